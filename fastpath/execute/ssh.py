@@ -1,0 +1,135 @@
+"""Plain SSH next to Ansible, sharing its ControlMaster connections.
+
+Ansible (with fastpath's ``ansible.cfg``) keeps one ControlMaster per (host, port, user)
+under ``control_path_dir``; :func:`control_path` computes the same socket path, so a
+``tail -F`` of a progress file or a quick check costs a few ms instead of a new login.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import hashlib
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fastpath import paths
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    host: str
+    port: int | None = None
+    user: str | None = None
+    keyfile: str | None = None
+    extra_args: tuple[str, ...] = ()  # e.g. ("-o", "UserKnownHostsFile=...")
+
+
+@cache
+def _cfg() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(paths.ansible_cfg(), encoding="utf-8")
+    return parser
+
+
+def control_path_dir() -> Path:
+    value = _cfg().get("ssh_connection", "control_path_dir", fallback="~/.ansible/cp")
+    return Path(value).expanduser()
+
+
+def control_path(target: SshTarget) -> Path:
+    """The ControlPath Ansible's ssh connection plugin uses for ``target``."""
+    pstring = f"{target.host}-{target.port}-{target.user}"
+    digest = hashlib.sha1(pstring.encode()).hexdigest()[:10]
+    return control_path_dir() / digest
+
+
+def ssh_base(target: SshTarget, *, connect_timeout: int = 10) -> list[str]:
+    cpdir = control_path_dir()
+    cpdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    args = [
+        "ssh",
+        "-o", "ControlMaster=auto",
+        "-o", "ControlPersist=30m",
+        "-o", f"ControlPath={control_path(target)}",
+        "-o", "BatchMode=yes",
+        "-o", "ServerAliveInterval=5",
+        "-o", "ServerAliveCountMax=3",
+        "-o", f"ConnectTimeout={connect_timeout}",
+        *target.extra_args,
+    ]
+    if _cfg().get("defaults", "host_key_checking", fallback="True").lower() in ("false", "no"):
+        args += ["-o", "StrictHostKeyChecking=no"]
+    if target.port:
+        args += ["-p", str(target.port)]
+    if target.user:
+        args += ["-l", target.user]
+    if target.keyfile:
+        args += ["-i", str(target.keyfile), "-o", "IdentitiesOnly=yes"]
+    args.append(target.host)
+    return args
+
+
+def run(target: SshTarget, command: str, *, timeout: float | None = 60,
+        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run one shell command on the target (over the shared master)."""
+    return subprocess.run(
+        [*ssh_base(target), command], capture_output=True, text=True, timeout=timeout,
+        input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL,
+    )
+
+
+def close_master(target: SshTarget) -> None:
+    """Close the shared master (after a reboot, or at exit); harmless when none is open."""
+    cp = control_path(target)
+    if cp.exists():
+        subprocess.run(
+            [*ssh_base(target)[:1], "-o", f"ControlPath={cp}", "-O", "exit", target.host],
+            capture_output=True, timeout=15,
+        )
+
+
+class RemoteTail:
+    """``tail -F`` a file on the target; ``on_line`` gets each new line from a thread."""
+
+    def __init__(self, target: SshTarget, path: str, on_line: Callable[[str], None]):
+        self._target = target
+        self._on_line = on_line
+        self._proc = subprocess.Popen(
+            [*ssh_base(target), f"exec tail -n +1 -F {path} 2>/dev/null"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            text=True, bufsize=1,
+        )
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            line = line.strip()
+            if line:
+                # a progress callback must never kill the tail
+                with contextlib.suppress(Exception):
+                    self._on_line(line)
+
+    def stop(self, grace: float = 0.5) -> None:
+        # Give the last lines a moment to arrive, then end the remote tail.
+        self._thread.join(timeout=grace)
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._thread.join(timeout=2)
+
+    def __enter__(self) -> RemoteTail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
