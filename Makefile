@@ -19,6 +19,9 @@ unit: setup
 test: lint
 	$(VENV)/bin/pytest -q -ra tests
 
+images: setup
+	./scripts/build-images.sh
+
 demo: setup
 	$(VENV)/bin/fastpath plan show docs/examples/demo.yaml
 
