@@ -1,0 +1,259 @@
+"""``fastpath result merge``: copy (a selection of) one or more stores into another.
+
+Ids are mapped through content hashes, so objects and results are kept exactly once and
+merging the same source twice adds nothing.  The destination is written in one
+transaction; when anything fails it is left exactly as it was (a destination created by
+this merge is removed again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, select
+
+from fastpath.errors import UserError
+from fastpath.resultstore import query
+from fastpath.resultstore.ingest import Writer, insert_ignore
+from fastpath.resultstore.models import (
+    Benchmark,
+    Cpu,
+    Error,
+    Node,
+    Param,
+    Result,
+    ResultClass,
+    RmDesc,
+    Role,
+    RoleMap,
+    Sut,
+    SutClass,
+    SwProfile,
+)
+from fastpath.resultstore.store import Store, destroy, open_store, store_exists
+from fastpath.resultstore.url import StoreURL, parse_url
+
+_CHUNK = 20_000
+
+
+@dataclass
+class MergeReport:
+    destination: str
+    created: bool
+    results_added: int = 0
+    errors_added: int = 0
+    results_read: int = 0
+    errors_read: int = 0
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Selection:
+    suts: Sequence[str] | None = None
+    swprofiles: Sequence[str] | None = None
+    benchmarks: Sequence[str] | None = None
+
+
+def _rows(conn: Connection, table: Table) -> list[dict[str, Any]]:
+    return [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.id))]
+
+
+def _without(row: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in ("id", *keys)}
+
+
+def _count(conn: Connection, table: Table) -> int:
+    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def copy_store(src: Connection, w: Writer, sel: Selection, label: str,
+               fail_after: Callable[[int], None] | None = None) -> tuple[int, int]:
+    """Copy the selected content of ``src`` through the destination writer ``w``.
+    Returns (results read, errors read)."""
+    dst = w.conn
+    where = f" in {label}"
+    sut_sel = {s.id for s in query.select_objects(query.suts(src), sel.suts, "sut", where)}
+    swp_sel = {p.id for p in query.select_objects(query.swprofiles(src), sel.swprofiles,
+                                                  "swprofile", where)}
+    bench_sel = {b.id for b in query.select_objects(query.benchmarks(src), sel.benchmarks,
+                                                    "benchmark", where)}
+
+    # SUT classes and SUTs with nodes and CPUs
+    class_rows = {r["id"]: r for r in _rows(src, SutClass.__table__)}
+    class_map: dict[int, int] = {}
+    node_map: dict[int, int] = {}
+    sut_map: dict[int, int] = {}
+    src_nodes = _rows(src, Node.__table__)
+    src_cpus = _rows(src, Cpu.__table__)
+    for s in _rows(src, Sut.__table__):
+        if s["id"] not in sut_sel:
+            continue
+        cls = s["sutclass_id"]
+        if cls is not None and cls not in class_map:
+            c = class_rows[cls]
+            class_map[cls], _ = w.get_or_create(SutClass.__table__, "key_hash", c["key_hash"],
+                                                _without(c, "key_hash"))
+        row = _without(s, "key_hash")
+        row["sutclass_id"] = class_map.get(cls) if cls is not None else None
+        new_id, created = w.get_or_create(Sut.__table__, "key_hash", s["key_hash"], row)
+        sut_map[s["id"]] = new_id
+        nodes = [n for n in src_nodes if n["sut_id"] == s["id"]]
+        if created:
+            for n in nodes:
+                nid = dst.execute(Node.__table__.insert().values(
+                    **{**_without(n), "sut_id": new_id})).inserted_primary_key[0]
+                node_map[n["id"]] = int(nid)
+            mine = {n["id"] for n in nodes}
+            cpus = [{**_without(c), "node_id": node_map[c["node_id"]]}
+                    for c in src_cpus if c["node_id"] in mine]
+            if cpus:
+                dst.execute(Cpu.__table__.insert(), cpus)
+        else:
+            existing = w.child_ids(Node.__table__, "sut_id", new_id)
+            if len(existing) != len(nodes):
+                raise UserError(f"SUT {s['name']!r}{where} has {len(nodes)} node(s) but the "
+                                f"same SUT in the destination has {len(existing)}",
+                                hint="one of the stores is inconsistent")
+            node_map.update(zip([n["id"] for n in nodes], existing, strict=True))
+
+    swp_map = {}
+    for p in _rows(src, SwProfile.__table__):
+        if p["id"] in swp_sel:
+            swp_map[p["id"]], _ = w.get_or_create(SwProfile.__table__, "key_hash",
+                                                  p["key_hash"], _without(p, "key_hash"))
+
+    bench_map: dict[int, int] = {}
+    role_map: dict[int, int] = {}
+    src_params = _rows(src, Param.__table__)
+    src_roles = _rows(src, Role.__table__)
+    for b in _rows(src, Benchmark.__table__):
+        if b["id"] not in bench_sel:
+            continue
+        new_id, created = w.get_or_create(Benchmark.__table__, "key_hash", b["key_hash"],
+                                          _without(b, "key_hash"))
+        bench_map[b["id"]] = new_id
+        roles = [r for r in src_roles if r["benchmark_id"] == b["id"]]
+        if created:
+            params = [{**_without(p), "benchmark_id": new_id}
+                      for p in src_params if p["benchmark_id"] == b["id"]]
+            if params:
+                dst.execute(Param.__table__.insert(), params)
+            if roles:
+                dst.execute(Role.__table__.insert(),
+                            [{**_without(r), "benchmark_id": new_id} for r in roles])
+        dest_roles = w.role_ids(new_id)
+        for r in roles:
+            role_map[r["id"]] = dest_roles[r["name"]]
+
+    rolemap_map: dict[int, int] = {}
+    src_rmdescs = _rows(src, RmDesc.__table__)
+    for rm in _rows(src, RoleMap.__table__):
+        descs = [d for d in src_rmdescs if d["rolemap_id"] == rm["id"]]
+        if not descs or not all(d["role_id"] in role_map and d["node_id"] in node_map
+                                for d in descs):
+            continue  # belongs to a SUT or benchmark that is not selected
+        new_id, created = w.get_or_create(RoleMap.__table__, "rmdescs_hash", rm["rmdescs_hash"],
+                                          {})
+        rolemap_map[rm["id"]] = new_id
+        if created:
+            dst.execute(RmDesc.__table__.insert(), [
+                {"rolemap_id": new_id, "role_id": role_map[d["role_id"]],
+                 "node_id": node_map[d["node_id"]]} for d in descs
+            ])
+
+    rc_map: dict[int, int] = {}
+    for rc in _rows(src, ResultClass.__table__):
+        if rc["benchmark_id"] in bench_map:
+            row = {**_without(rc, "key_hash"), "benchmark_id": bench_map[rc["benchmark_id"]]}
+            rc_map[rc["id"]], _ = w.get_or_create(ResultClass.__table__, "key_hash",
+                                                  rc["key_hash"], row)
+
+    # results and errors, streamed
+    read_results = 0
+    r = Result.__table__.c
+    stmt = select(r.timestamp, r.resultclass_id, r.sut_id, r.swprofile_id, r.rolemap_id,
+                  r.role_id, r.session_uuid, r.value).order_by(r.id)
+    chunk: list[dict[str, Any]] = []
+    result = src.execution_options(yield_per=_CHUNK).execute(stmt)
+    for part in result.partitions():
+        for ts, rc_id, sut_id, swp_id, rm_id, role_id, sess, value in part:
+            rc_new = rc_map.get(rc_id)
+            sut_new = sut_map.get(sut_id)
+            swp_new = swp_map.get(swp_id)
+            if rc_new is None or sut_new is None or swp_new is None:
+                continue
+            chunk.append({"timestamp": ts, "resultclass_id": rc_new, "sut_id": sut_new,
+                          "swprofile_id": swp_new, "rolemap_id": rolemap_map[rm_id],
+                          "role_id": role_map[role_id], "session_uuid": sess, "value": value})
+        read_results += len(chunk)
+        insert_ignore(dst, Result.__table__, chunk)
+        if fail_after is not None:
+            fail_after(read_results)
+        chunk = []
+
+    e = Error.__table__.c
+    errors = []
+    for row in src.execute(select(Error.__table__).order_by(e.id)):
+        m = row._mapping
+        if (m["sut_id"] in sut_map and m["swprofile_id"] in swp_map
+                and m["benchmark_id"] in bench_map):
+            errors.append({**_without(dict(m)), "sut_id": sut_map[m["sut_id"]],
+                           "swprofile_id": swp_map[m["swprofile_id"]],
+                           "benchmark_id": bench_map[m["benchmark_id"]],
+                           "rolemap_id": rolemap_map[m["rolemap_id"]],
+                           "role_id": role_map[m["role_id"]]})
+    insert_ignore(dst, Error.__table__, errors)
+    return read_results, len(errors)
+
+
+def merge(sources: Sequence[str | StoreURL], destination: str | StoreURL, *,
+          append: bool = False, selection: Selection | None = None,
+          _fail_after: Callable[[int], None] | None = None) -> MergeReport:
+    """Merge ``sources`` into ``destination`` (created when missing).
+
+    An existing destination is refused unless ``append``.  All or nothing.
+    """
+    if not sources:
+        raise UserError("no source resultstore given", hint="name at least one SRC")
+    sel = selection or Selection()
+    dest_url = destination if isinstance(destination, StoreURL) else parse_url(destination)
+    src_urls = [s if isinstance(s, StoreURL) else parse_url(s) for s in sources]
+    for s in src_urls:
+        if s.same_place(dest_url):
+            raise UserError(f"cannot merge resultstore {s.display} into itself",
+                            hint="choose a different destination")
+    report = MergeReport(dest_url.display, created=False,
+                         sources=[s.display for s in src_urls])
+    with contextlib.ExitStack() as stack:
+        opened: list[Store] = [stack.enter_context(open_store(s, readonly=True))
+                               for s in src_urls]
+        exists = store_exists(dest_url)
+        if exists and not append:
+            raise UserError(f"destination resultstore {dest_url.display} already exists",
+                            hint="add --append to merge into it")
+        dest = open_store(dest_url, create=True)
+        report.created = dest.created
+        try:
+            with dest.transaction() as dconn:
+                before_r = _count(dconn, Result.__table__)
+                before_e = _count(dconn, Error.__table__)
+                writer = Writer(dconn)
+                for src_store in opened:
+                    with src_store.connect() as sconn:
+                        nr, ne = copy_store(sconn, writer, sel, src_store.url.display,
+                                            _fail_after)
+                    report.results_read += nr
+                    report.errors_read += ne
+                report.results_added = _count(dconn, Result.__table__) - before_r
+                report.errors_added = _count(dconn, Error.__table__) - before_e
+        except BaseException:
+            if dest.created:
+                destroy(dest)
+            else:
+                dest.close()
+            raise
+        dest.close()
+    return report
