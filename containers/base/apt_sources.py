@@ -31,7 +31,8 @@ def _deb822(text: str) -> list[tuple[str, list[str], list[str]]]:
         if "deb" not in fields.get("types", "").split() or fields.get("enabled", "yes") == "no":
             continue
         for uri in fields.get("uris", "").split():
-            out.append((uri, fields.get("suites", "").split(), fields.get("components", "").split()))
+            suites = fields.get("suites", "").split()
+            out.append((uri, suites, fields.get("components", "").split()))
     return out
 
 
@@ -65,7 +66,8 @@ def bookworm_sources(root: Path) -> list[tuple[str, list[str], list[str]]]:
             entries += _oneline(text)
     keep = []
     for uri, suites, comps in entries:
-        if suites and all(s == "bookworm" or s.startswith("bookworm-") for s in suites) and "main" in comps:
+        debian = all(s == "bookworm" or s.startswith("bookworm-") for s in suites)
+        if suites and debian and "main" in comps:
             keep.append((uri, suites, ["main"]))
     return keep
 

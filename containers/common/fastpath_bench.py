@@ -43,9 +43,11 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 SHARE = Path(os.environ.get("FASTPATH_SHARE", "/fastpath-share"))
 HEADER = ("name", "unit", "improvement", "value", "error")
-DEFAULT_ROLE = "executer"
+DEFAULT_ROLE = "executor"  # the role of a single-role benchmark (guide: "executer")
 
 log = logging.getLogger("fastpath.bench")
 
@@ -258,6 +260,8 @@ def load_benchmark(
     if not isinstance(params, dict):
         raise invalid("params must be a mapping")
     role = doc.get("role") or DEFAULT_ROLE
+    if role == "executer" and DEFAULT_ROLE in roles:  # the guide's spelling
+        role = DEFAULT_ROLE
     if role not in roles:
         raise invalid(f"role {role!r} is not one of this benchmark's roles {list(roles)}")
     rolemap = doc.get("rolemap") or {}
@@ -375,6 +379,43 @@ def retry_until(
 Workload = Callable[[Benchmark], Sequence[Result]]
 
 
+def _invoke(share: Path, suite: str, spec: Mapping[str, Param], workload: Workload,
+            roles: Sequence[str], output: Path) -> tuple[str, int]:
+    """The results.csv text of one invocation and its error code; never raises."""
+    try:
+        try:
+            with open(share / "benchmark.yaml") as f:
+                doc = yaml.safe_load(f)
+        except OSError as exc:
+            raise BenchmarkError(
+                ErrorCode.INVALID_BENCHMARK, f"cannot read benchmark.yaml: {exc}"
+            ) from None
+        except yaml.YAMLError as exc:
+            raise BenchmarkError(
+                ErrorCode.INVALID_BENCHMARK, f"benchmark.yaml is not YAML: {exc}"
+            ) from None
+        bench = load_benchmark(doc, suite, spec, roles)
+        bench.output = output
+        log.info("benchmark %s/%s role=%s params=%s", suite, bench.name, bench.role, bench.params)
+        results = list(workload(bench))
+        text = results_csv(results)
+        for r in results:
+            log.info("result %s = %r %s (%s is better)", r.name, r.value, r.unit, r.improvement)
+        if not results:
+            log.info("no results from this role (header-only results.csv)")
+    except BenchmarkError as exc:
+        log.error("error %d (%s): %s", exc.code, exc.code.name, exc.message)
+        return error_csv(exc.code), int(exc.code)
+    except ValueError as exc:  # e.g. a non-finite value reaching results_csv
+        log.error("error %d (OUTPUT_UNPARSEABLE): %s", ErrorCode.OUTPUT_UNPARSEABLE, exc)
+        return error_csv(ErrorCode.OUTPUT_UNPARSEABLE), int(ErrorCode.OUTPUT_UNPARSEABLE)
+    except Exception:  # noqa: BLE001 - the contract says: always write results.csv
+        log.error("error %d (GENERIC): unexpected failure\n%s", ErrorCode.GENERIC,
+                  traceback.format_exc())
+        return error_csv(ErrorCode.GENERIC), int(ErrorCode.GENERIC)
+    return text, 0
+
+
 def main(
     suite: str,
     spec: Mapping[str, Param],
@@ -384,9 +425,9 @@ def main(
 ) -> int:
     """Run one benchmark invocation end to end; returns the process exit status.
 
-    The exit status is 0 whenever results.csv was written (errors included): fastpath
-    reads the error code from the file.  It is 1 only if results.csv itself could not be
-    written.
+    The exit status is the error code written to results.csv (0 on success), so an
+    operator running the container by hand sees it too; fastpath itself reads the code
+    from results.csv.  If results.csv cannot be written the status is GENERIC (1).
     """
     share = share or SHARE
     output = share / "output"
@@ -404,37 +445,14 @@ def main(
     log.setLevel(logging.INFO)
 
     try:
+        text, code = _invoke(share, suite, spec, workload, roles, output)
         try:
-            import yaml
-
-            with open(share / "benchmark.yaml") as f:
-                doc = yaml.safe_load(f)
+            _write_atomic(results_path, text)
         except OSError as exc:
-            raise BenchmarkError(ErrorCode.INVALID_BENCHMARK, f"cannot read benchmark.yaml: {exc}")
-        except yaml.YAMLError as exc:
-            raise BenchmarkError(ErrorCode.INVALID_BENCHMARK, f"benchmark.yaml is not YAML: {exc}")
-        bench = load_benchmark(doc, suite, spec, roles)
-        bench.output = output
-        log.info("benchmark %s/%s role=%s params=%s", suite, bench.name, bench.role, bench.params)
-        results = list(workload(bench))
-        text = results_csv(results)
-        for r in results:
-            log.info("result %s = %r %s (%s is better)", r.name, r.value, r.unit, r.improvement)
-        if not results:
-            log.info("no results from this role (header-only results.csv)")
-    except BenchmarkError as exc:
-        log.error("error %d (%s): %s", exc.code, exc.code.name, exc.message)
-        text = error_csv(exc.code)
-    except ValueError as exc:  # e.g. a non-finite value reaching results_csv
-        log.error("error %d (OUTPUT_UNPARSEABLE): %s", ErrorCode.OUTPUT_UNPARSEABLE, exc)
-        text = error_csv(ErrorCode.OUTPUT_UNPARSEABLE)
-    except Exception:  # noqa: BLE001 - the contract says: always write results.csv
-        log.error("error %d (GENERIC): unexpected failure\n%s", ErrorCode.GENERIC,
-                  traceback.format_exc())
-        text = error_csv(ErrorCode.GENERIC)
-    try:
-        _write_atomic(results_path, text)
-    except OSError as exc:
-        log.error("cannot write %s: %s", results_path, exc)
-        return 1
-    return 0
+            log.error("cannot write %s: %s", results_path, exc)
+            return int(ErrorCode.GENERIC)
+        return code
+    finally:
+        for h in handlers:
+            log.removeHandler(h)
+            h.close()
