@@ -112,6 +112,7 @@ def ansible_env(roles_paths: Iterable[Path] = ()) -> dict[str, str]:
         "ANSIBLE_CONFIG": str(paths.ansible_cfg()),
         "ANSIBLE_ROLES_PATH": os.pathsep.join(str(p) for p in roles_search_path(roles_paths)),
         "PATH": path,
+        "ANSIBLE_NOCOLOR": "1",
     }
 
 

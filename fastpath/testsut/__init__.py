@@ -1,0 +1,1 @@
+"""Real SUTs for tests and demos (loopback sshd + dockerd); never imported by the product."""

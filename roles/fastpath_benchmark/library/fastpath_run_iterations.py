@@ -1,0 +1,267 @@
+#!/usr/bin/python3
+# fastpath: run benchmark iterations (containers) on one SUT node in a single task.
+"""Ansible module: run a benchmark's iterations on this node, one JSON line per iteration."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: fastpath_run_iterations
+short_description: Run a fastpath benchmark's iterations on one SUT node
+description:
+  - For each iteration and each of this node's role containers, prepares a fresh share
+    directory holding benchmark.yaml and an empty output/, runs
+    C(timeout -k KILL_AFTER T docker run --init --name NAME --network host
+    -v SHARE:/fastpath-share IMAGE), reads the container state (exit code, OOM kill),
+    always removes the container, and appends one JSON line per iteration to the progress
+    file (tail it for live progress).
+  - The role containers of one iteration run in parallel.  Container failures never fail
+    the task; they are reported per iteration.  At the end the share directories are
+    packed into C(archive) for fetching.
+options:
+  workdir: {description: Per-run directory on the node (created; removed by the next run with the same base)., type: path, required: true}
+  image: {description: Container image., type: str, required: true}
+  timeout: {description: Seconds before a container is killed., type: int, required: true}
+  kill_after: {description: Seconds between TERM and KILL on timeout., type: int, default: 5}
+  iterations: {description: Iteration numbers to run, in order., type: list, elements: int, required: true}
+  benchmark: {description: "The normalised benchmark object (suite, name, params, roles, rolemap...).", type: dict, required: true}
+  node_index: {description: This node's index in the SUT's node list., type: int, default: 0}
+  nodes: {description: "Every node of the SUT: list of {index, name, address}.", type: list, elements: dict, default: []}
+  name_prefix: {description: Prefix of container names (made unique per iteration and role)., type: str, required: true}
+  docker_args: {description: Extra arguments for docker run., type: list, elements: str, default: []}
+  archive: {description: Path of the tar.gz of all share directories (empty = none)., type: str, default: ""}
+  clean_base: {description: Remove older run directories under this path first (empty = none)., type: str, default: ""}
+author: fastpath developers
+"""
+
+RETURN = r"""
+iterations:
+  description: One record per iteration; C(containers) holds exit code, oom, timed_out per role.
+  returned: always
+  type: list
+archive:
+  description: Path of the archive with every iteration's share directory.
+  returned: always
+  type: str
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+from datetime import datetime, timezone
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _sudo_rm(path):
+    """Containers write as root: remove with sudo when a plain remove fails."""
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.exists(path):
+        subprocess.run(["sudo", "-n", "rm", "-rf", "--", path], capture_output=True)
+
+
+def _start(share, name, image, timeout, kill_after, docker_args):
+    cmd = ["timeout", "-k", str(kill_after), str(timeout), "docker", "run", "--init",
+           "--name", name, "--network", "host", "-v", f"{share}:/fastpath-share",
+           *docker_args, image]
+    log = open(os.path.join(os.path.dirname(share), "docker-run.log"), "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    return proc
+
+
+def _finish(proc, name, started, share, timeout):
+    rc = proc.wait()
+    seconds = time.monotonic() - started
+    state = {}
+    insp = subprocess.run(["docker", "inspect", "--format", "{{json .State}}", name],
+                          capture_output=True, text=True)
+    if insp.returncode == 0:
+        try:
+            state = json.loads(insp.stdout)
+        except ValueError:
+            state = {}
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    oom = bool(state.get("OOMKilled"))
+    timed_out = rc in (124, 137) and seconds >= timeout and not oom
+    exit_code = rc
+    if state and not state.get("Running") and "ExitCode" in state and not timed_out:
+        exit_code = state["ExitCode"]
+    log_path = os.path.join(os.path.dirname(share), "docker-run.log")
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            tail = fh.read()[-2000:]
+    except OSError:
+        tail = ""
+    return {
+        "exit_code": exit_code,
+        "run_rc": rc,
+        "oom_killed": oom,
+        "timed_out": bool(timed_out),
+        "created": bool(state),
+        "seconds": round(seconds, 3),
+        "results_csv": os.path.exists(os.path.join(share, "results.csv")),
+        "docker_log_tail": tail if rc != 0 else "",
+    }
+
+
+def _scalar(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+_SPECIAL = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
+
+
+def _key(key):
+    text = str(key)
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", text) and text.lower() not in _SPECIAL:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def to_yaml(value, indent=0):
+    """Block-style YAML for plain data (strings double-quoted, so types never change)."""
+    pad = " " * indent
+    lines = []
+    if isinstance(value, dict):
+        if not value:
+            return pad + "{}\n"
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                lines.append(f"{pad}{_key(k)}:\n{to_yaml(v, indent + 2)}")
+            else:
+                empty = "{}" if isinstance(v, dict) else "[]" if isinstance(v, list) else None
+                lines.append(f"{pad}{_key(k)}: {empty or _scalar(v)}\n")
+        return "".join(lines)
+    if isinstance(value, list):
+        for v in value:
+            if isinstance(v, dict) and v:
+                body = to_yaml(v, indent + 2)
+                lines.append(f"{pad}- {body[indent + 2:]}")
+            elif isinstance(v, list) and v:
+                lines.append(f"{pad}-\n{to_yaml(v, indent + 2)}")
+            else:
+                lines.append(f"{pad}- {_scalar(v)}\n")
+        return "".join(lines)
+    return pad + _scalar(value) + "\n"
+
+
+def containers_for(benchmark, node_index, nodes):
+    """(role, benchmark.yaml text) for every role mapped to this node."""
+    roles = [str(r) for r in (benchmark.get("roles") or ["executor"])]
+    rolemap = {r: int((benchmark.get("rolemap") or {}).get(r, 0)) for r in roles}
+    out = []
+    for role in roles:
+        if rolemap[role] != node_index:
+            continue
+        doc = dict(benchmark)
+        doc["roles"] = roles
+        doc["rolemap"] = rolemap
+        doc["role"] = role
+        doc["nodes"] = [{"index": int(n.get("index", i)), "name": n.get("name"),
+                         "address": n.get("address")} for i, n in enumerate(nodes)]
+        out.append({"role": role, "benchmark_yaml": "# written by fastpath\n" + to_yaml(doc)})
+    return out
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            workdir=dict(type="path", required=True),
+            image=dict(type="str", required=True),
+            timeout=dict(type="int", required=True),
+            kill_after=dict(type="int", default=5),
+            iterations=dict(type="list", elements="int", required=True),
+            benchmark=dict(type="dict", required=True),
+            node_index=dict(type="int", default=0),
+            nodes=dict(type="list", elements="dict", default=[]),
+            name_prefix=dict(type="str", required=True),
+            docker_args=dict(type="list", elements="str", default=[]),
+            archive=dict(type="str", default=""),
+            clean_base=dict(type="str", default=""),
+        ),
+        supports_check_mode=False,
+    )
+    p = module.params
+    workdir = p["workdir"]
+    containers_spec = containers_for(p["benchmark"], p["node_index"], p["nodes"])
+    if not containers_spec:  # no role of this benchmark is mapped to this node
+        module.exit_json(changed=False, iterations=[], archive="", roles=[])
+    if p["clean_base"] and os.path.isdir(p["clean_base"]):
+        for entry in os.listdir(p["clean_base"]):
+            path = os.path.join(p["clean_base"], entry)
+            if os.path.abspath(path) != os.path.abspath(workdir):
+                _sudo_rm(path)
+    os.makedirs(workdir, exist_ok=True)
+    progress = os.path.join(workdir, "progress.jsonl")
+    records = []
+    for it in p["iterations"]:
+        running = []
+        began = _now()
+        for c in containers_spec:
+            role = str(c["role"])
+            idir = os.path.join(workdir, str(it), role)
+            share = os.path.join(idir, "share")
+            if os.path.exists(idir):
+                _sudo_rm(idir)
+            os.makedirs(os.path.join(share, "output"))
+            os.chmod(share, 0o777)
+            os.chmod(os.path.join(share, "output"), 0o777)
+            with open(os.path.join(share, "benchmark.yaml"), "w", encoding="utf-8") as fh:
+                fh.write(str(c["benchmark_yaml"]))
+            name = f"{p['name_prefix']}-i{it}-{role}"[:120]
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+            running.append((role, idir, share, name, time.monotonic(),
+                            _start(share, name, p["image"], p["timeout"], p["kill_after"],
+                                   p["docker_args"])))
+        containers = {}
+        for role, idir, share, name, started, proc in running:
+            status = _finish(proc, name, started, share, p["timeout"])
+            containers[role] = status
+            with open(os.path.join(idir, "status.json"), "w", encoding="utf-8") as fh:
+                json.dump(status, fh, indent=1)
+        rec = {"iteration": it, "started": began, "ended": _now(), "containers": containers}
+        records.append(rec)
+        with open(progress, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec, sort_keys=True) + "\n")
+    archive = p["archive"]
+    if archive:
+        tmp = archive + ".tmp"
+        with tarfile.open(tmp, "w:gz") as tar:
+            for entry in sorted(os.listdir(workdir)):
+                path = os.path.join(workdir, entry)
+                if not (entry.isdigit() and os.path.isdir(path)):
+                    continue
+                for root, dirs, files in os.walk(path):
+                    dirs.sort()
+                    for f in sorted(files):
+                        full = os.path.join(root, f)
+                        arc = os.path.relpath(full, workdir)
+                        if f == "docker-run.log":
+                            continue
+                        try:
+                            tar.add(full, arcname=arc, recursive=False)
+                        except OSError:
+                            pass  # unreadable file written by the container
+            if os.path.exists(progress):
+                tar.add(progress, arcname="progress.jsonl")
+        os.replace(tmp, archive)
+    module.exit_json(changed=True, iterations=records, archive=archive,
+                     roles=[c["role"] for c in containers_spec])
+
+
+if __name__ == "__main__":
+    main()
