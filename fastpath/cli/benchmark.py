@@ -50,10 +50,13 @@ def list_cmd(libraries: tuple[Path, ...]) -> None:
     includes resolved.  Broken fragments are reported on stderr (exit status 2)."""
     table, problems = list_table(libraries)
     click.echo(table)
-    for p in problems:
-        click.echo(p, err=True)
     if problems:
-        raise SystemExit(2)
+        from fastpath.errors import UserError
+
+        for p in problems:
+            click.echo(p, err=True)
+        raise UserError(f"{len(problems)} library fragment(s) are invalid (see above)",
+                        hint="fix or remove them")
 
 
 @benchmark.command("show")
