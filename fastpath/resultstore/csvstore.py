@@ -149,7 +149,7 @@ def _parser(col: Column, path: Path):
                 raise fail(line, text, "is not a number") from None
             if not math.isfinite(value):
                 raise fail(line, text, "is not a finite number")
-            return value
+            return value + 0.0  # -0.0 -> 0.0, as on ingest
         return parse_float
     if kind == "datetime":
         def parse_dt(text: str, line: int):

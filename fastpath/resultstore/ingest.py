@@ -130,7 +130,7 @@ def _check_value(row: ResultRow, where: str) -> float:
     if not math.isfinite(value):
         raise UserError(f"{where}: result {row.resultclass!r} has a non-finite value {value!r}",
                         hint="store an ERROR row (code 107) instead")
-    return value
+    return value + 0.0  # -0.0 -> 0.0: SQLite cannot keep the sign of zero
 
 
 def ingest_batch(conn: Connection, batch: Batch, writer: Writer | None = None) -> None:
