@@ -107,7 +107,10 @@ def workload(bench: Benchmark) -> list[Result]:
     argv = command(p, str(out_json))
     directory = Path(p["directory"])
     created = not directory.exists()
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchmarkError(ErrorCode.TOOL_FAILED, f"cannot create {directory}: {exc}") from None
     try:
         run_tool(argv, "fio.log", bench.output)
         text = out_json.read_text() if out_json.exists() else ""

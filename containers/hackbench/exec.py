@@ -28,14 +28,15 @@ PARAMS = {
 
 
 def command(params: dict) -> list[str]:
-    argv = ["hackbench", "--threads" if params["mode"] == "thread" else "--process"]
+    # Short options only: hackbench 2.40's long option table mis-parses --pipe.
+    argv = ["hackbench", "-T" if params["mode"] == "thread" else "-P"]
     if params["ipc"] == "pipe":
-        argv.append("--pipe")
+        argv.append("-p")
     return argv + [
-        f"--groups={params['groups']}",
-        f"--fds={params['fds']}",
-        f"--loops={params['loops']}",
-        f"--datasize={params['datasize']}",
+        "-g", str(params["groups"]),
+        "-f", str(params["fds"]),
+        "-l", str(params["loops"]),
+        "-s", str(params["datasize"]),
     ]
 
 

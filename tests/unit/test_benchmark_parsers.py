@@ -164,8 +164,8 @@ def test_hackbench_unparseable(name):
 
 def test_hackbench_command():
     p = fb.validate_params({"mode": "thread", "ipc": "pipe", "groups": "4"}, hackbench.PARAMS)
-    assert hackbench.command(p) == ["hackbench", "--threads", "--pipe", "--groups=4",
-                                    "--fds=20", "--loops=1000", "--datasize=100"]
+    assert hackbench.command(p) == ["hackbench", "-T", "-p", "-g", "4", "-f", "20", "-l", "1000",
+                                    "-s", "100"]
 
 
 # ---------------------------------------------------------------- fio
