@@ -174,10 +174,17 @@ def _open_csv(url: StoreURL, create: bool, readonly: bool) -> Store:
 def _init_sql(engine: Engine, url: StoreURL, create: bool, readonly: bool) -> bool:
     """Check (or create/migrate) the schema; returns True when the schema was created."""
     from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
 
-    with engine.connect() as conn:
-        version = schema.read_version(conn)
-        other_tables = set(inspect(conn).get_table_names())
+    try:
+        with engine.connect() as conn:
+            version = schema.read_version(conn)
+            other_tables = set(inspect(conn).get_table_names())
+    except DBAPIError as exc:
+        if url.kind == "mysql":
+            raise sqlstore.connect_error(url, exc) from None
+        raise UserError(f"resultstore {url.display}: cannot read the database: {exc.orig}",
+                        hint="is it a SQLite database written by fastpath?") from None
     if version is None:
         fastpath_tables = {t.name for t in TABLES}
         if other_tables - {"alembic_version"} and not other_tables & fastpath_tables:

@@ -79,7 +79,8 @@ def batch(sut_: SutInfo | None = None, swp: SwProfileInfo | None = None,
         sut=s, swprofile=swp or swprofile(), benchmark=b,
         rolemap=rolemap if rolemap is not None else {r: 0 for r in b.roles},
         results=results(values or {}, session, start),
-        errors=[ErrorRow(code, start + timedelta(seconds=30), session) for code in errors],
+        errors=[ErrorRow(code, start + timedelta(seconds=30 + i), session)
+                for i, code in enumerate(errors)],
     )
 
 
