@@ -72,6 +72,9 @@ for suite in "${suites[@]}"; do
   fi
 done
 
+# Superseded builds of our images linger untagged: drop them (never anyone else's).
+docker image prune -f --filter "label=fastpath.inputs" >/dev/null 2>&1 || true
+
 if [ ${#failed[@]} -gt 0 ]; then
   echo "images: failed: ${failed[*]}" >&2
   exit 1
