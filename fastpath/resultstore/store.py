@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from fastpath.errors import UserError
@@ -20,6 +21,9 @@ from fastpath.records import Batch
 from fastpath.resultstore import csvstore, schema, sqlstore
 from fastpath.resultstore.models import DATA_TABLES, SCHEMA_VERSION, TABLES, Base, Meta
 from fastpath.resultstore.url import StoreURL, parse_url
+
+# MySQL: command denied, database access denied, read-only server/transaction
+_NO_WRITE_ACCESS = {1142, 1044, 1290, 1792, 1227}
 
 
 class Store:
@@ -70,6 +74,16 @@ class Store:
                 if self.kind == "csv":
                     self._write_back(conn, before)
                 trans.commit()
+            except DBAPIError as exc:
+                trans.rollback()
+                code = sqlstore.mysql_error_code(exc) if self.kind == "mysql" else None
+                if code in _NO_WRITE_ACCESS:
+                    raise UserError(
+                        f"resultstore {self.url.display}: this user may not write to it "
+                        f"(MySQL error {code})",
+                        hint="use a user with read-write access for this operation",
+                    ) from None
+                raise
             except BaseException:
                 trans.rollback()
                 raise
@@ -174,7 +188,6 @@ def _open_csv(url: StoreURL, create: bool, readonly: bool) -> Store:
 def _init_sql(engine: Engine, url: StoreURL, create: bool, readonly: bool) -> bool:
     """Check (or create/migrate) the schema; returns True when the schema was created."""
     from sqlalchemy import inspect
-    from sqlalchemy.exc import DBAPIError
 
     try:
         with engine.connect() as conn:
@@ -193,8 +206,16 @@ def _init_sql(engine: Engine, url: StoreURL, create: bool, readonly: bool) -> bo
         if not create or readonly:
             raise UserError(f"resultstore {url.display} does not exist (no fastpath tables)",
                             hint="check the URL; 'fastpath result merge' creates stores")
-        with engine.begin() as conn:
-            schema.upgrade(conn)
+        try:
+            with engine.begin() as conn:
+                schema.upgrade(conn)
+        except DBAPIError as exc:
+            code = sqlstore.mysql_error_code(exc) if url.kind == "mysql" else None
+            if code in _NO_WRITE_ACCESS:
+                raise UserError(f"resultstore {url.display}: this user may not create the "
+                                f"resultstore tables (MySQL error {code})",
+                                hint="use a user with read-write access") from None
+            raise
         return True
     schema.check_version(version, url.display)
     if version < SCHEMA_VERSION:  # pragma: no cover - only version 1 exists so far
