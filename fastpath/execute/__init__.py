@@ -12,7 +12,7 @@ API (stable; other layers call only these)::
         tags=["fingerprint"], limit=None,
         on_event=lambda ev: ...,           # every ansible-runner event dict, live
         roles_paths=[Path("plan-dir/roles")],  # searched after fastpath's and the preference's
-        ident="fingerprint",               # artifacts/<ident>-NNN; default from the playbook
+        ident="fingerprint",               # artifacts/ansible/NNNN-<ident>; default: playbook stem
         timeout=None,                      # seconds for the whole playbook
     )
     outcome.ok / .status ("successful"|"failed"|"timeout"|"canceled") / .rc
@@ -25,7 +25,8 @@ API (stable; other layers call only these)::
 
 Each call appends its command line to ``<run_dir>/commands.sh`` (a runnable shell file
 an operator can use to re-run a step by hand) and keeps ansible-runner's artifacts
-(events, stdout) under ``<run_dir>/artifacts/`` (rotated).
+(events, stdout) under ``<run_dir>/artifacts/ansible/<ident>/`` (rotated; nothing else
+lives there, so other artifacts under ``<run_dir>/artifacts/`` are never rotated away).
 
 ``fastpath.execute.ssh`` holds the small plain-SSH helpers that share Ansible's
 ControlMaster connections (tailing a progress file on a SUT, closing masters after a

@@ -278,6 +278,7 @@ def run_playbook(
     started = time.monotonic()
     kwargs: dict[str, Any] = dict(
         private_data_dir=str(run_dir),
+        artifact_dir=str(run_dir / "artifacts" / "ansible"),
         playbook=str(pb),
         inventory=str(inv_path),
         ident=step_ident,

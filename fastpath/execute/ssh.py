@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import hashlib
+import shlex
 import subprocess
 import threading
 from collections.abc import Callable
@@ -83,6 +84,20 @@ def run(target: SshTarget, command: str, *, timeout: float | None = 60,
     )
 
 
+def fetch_file(target: SshTarget, remote: str, local: Path, *, timeout: float = 600) -> bool:
+    """Copy one remote file to ``local`` over the shared master (False if it is missing)."""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    tmp = local.with_name(local.name + ".part")
+    with tmp.open("wb") as fh:
+        proc = subprocess.run([*ssh_base(target), f"cat -- '{remote}'"], stdout=fh,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=timeout)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        return False
+    tmp.replace(local)
+    return True
+
+
 def close_master(target: SshTarget) -> None:
     """Close the shared master (after a reboot, or at exit); harmless when none is open."""
     cp = control_path(target)
@@ -93,14 +108,53 @@ def close_master(target: SshTarget) -> None:
         )
 
 
-class RemoteTail:
-    """``tail -F`` a file on the target; ``on_line`` gets each new line from a thread."""
+# Runs on the remote side: follow a file, print complete lines as they appear; stop at a
+# line containing '"done": true', at the deadline, or when the reader went away (a
+# heartbeat newline every 2 s makes a closed channel visible), so nothing lingers.
+_FOLLOW = r"""
+import os, sys, time
+path, deadline = sys.argv[1], time.time() + float(sys.argv[2])
+pos, buf, beat = 0, b"", time.time()
+out = sys.stdout.buffer
+while time.time() < deadline:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(pos)
+            chunk = fh.read()
+    except OSError:
+        chunk = b""
+    if chunk:
+        pos += len(chunk)
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            out.write(line + b"\n")
+            if b'"done": true' in line:
+                out.flush()
+                sys.exit(0)
+        out.flush()
+    elif time.time() - beat > 2:
+        out.write(b"\n")
+        out.flush()
+        beat = time.time()
+    time.sleep(0.1)
+"""
 
-    def __init__(self, target: SshTarget, path: str, on_line: Callable[[str], None]):
+
+class RemoteTail:
+    """Follow a (maybe not yet existing) file on the target; ``on_line`` gets each new line.
+
+    Lines arrive within ~0.1 s.  The remote follower ends by itself (see ``_FOLLOW``).
+    """
+
+    def __init__(self, target: SshTarget, path: str, on_line: Callable[[str], None],
+                 *, max_seconds: float = 86400):
         self._target = target
         self._on_line = on_line
+        script = shlex.quote(_FOLLOW)
         self._proc = subprocess.Popen(
-            [*ssh_base(target), f"exec tail -n +1 -F {path} 2>/dev/null"],
+            [*ssh_base(target),
+             f"exec python3 -c {script} {shlex.quote(path)} {int(max_seconds)}"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             text=True, bufsize=1,
         )

@@ -259,6 +259,8 @@ def main():
             if os.path.exists(progress):
                 tar.add(progress, arcname="progress.jsonl")
         os.replace(tmp, archive)
+        with open(progress, "a", encoding="utf-8") as fh:  # ends remote followers
+            fh.write(json.dumps({"done": True, "archive": archive}) + "\n")
     module.exit_json(changed=True, iterations=records, archive=archive,
                      roles=[c["role"] for c in containers_spec])
 

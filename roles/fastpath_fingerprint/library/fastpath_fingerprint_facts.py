@@ -11,8 +11,13 @@ description:
   - Reads uname, /proc and /sys (no external tools needed; uses lsb_release, ip and
     systemd-detect-virt when present) and returns every NODE, CPU and SWPROFILE field of
     fastpath's resultstore schema, plus the boot_id that identifies the boot session.
-  - Run it with become so that the DMI product serial is readable.
-options: {}
+options:
+  use_sudo:
+    description:
+      - Read root-only files (DMI product serial) with C(sudo -n), which also checks that
+        passwordless sudo works (a fastpath SUT requirement).  Fails when it does not.
+    type: bool
+    default: true
 author: fastpath developers
 """
 
@@ -216,7 +221,28 @@ def userspace_name():
     return m.group(1) if m else ""
 
 
-def fingerprint():
+def _root_read(path, use_sudo):
+    text = _read(path)
+    if text is not None or not use_sudo or not os.path.exists(path):
+        return text or ""
+    out = subprocess.run(["sudo", "-n", "cat", path], capture_output=True, text=True)
+    return out.stdout if out.returncode == 0 else ""
+
+
+def sudo_problem():
+    """None when passwordless sudo works, else the reason."""
+    if os.geteuid() == 0:
+        return None
+    if not shutil.which("sudo"):
+        return "sudo is not installed"
+    try:
+        out = subprocess.run(["sudo", "-n", "true"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "sudo -n true hung"
+    return None if out.returncode == 0 else (out.stderr.strip() or "sudo -n true failed")
+
+
+def fingerprint(use_sudo=False):
     un = os.uname()
     cpus = cpu_descs(un.machine)
     macs = mac_addresses()
@@ -231,7 +257,7 @@ def fingerprint():
         "ram_sz": ram_bytes(),
         "hypervisor": hypervisor(),
         "product_name": (_read("/sys/class/dmi/id/product_name", "") or "").strip(),
-        "product_serial": (_read("/sys/class/dmi/id/product_serial", "") or "").strip(),
+        "product_serial": _root_read("/sys/class/dmi/id/product_serial", use_sudo).strip(),
         "mac_addrs_hash": _sha256("\n".join(macs)),
         "mac_addrs_count": len(macs),
         "cpus": cpus,
@@ -249,8 +275,16 @@ def fingerprint():
 
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
-    fp = fingerprint()
+    module = AnsibleModule(argument_spec=dict(use_sudo=dict(type="bool", default=True)),
+                           supports_check_mode=True)
+    use_sudo = module.params["use_sudo"]
+    if use_sudo:
+        problem = sudo_problem()
+        if problem:
+            module.fail_json(msg=f"passwordless sudo does not work for this user ({problem}); "
+                                 "a fastpath SUT needs '<user> ALL=(ALL) NOPASSWD: ALL'",
+                             fastpath_requirement="sudo")
+    fp = fingerprint(use_sudo)
     if not fp["boot_id"]:
         module.fail_json(msg="cannot read /proc/sys/kernel/random/boot_id")
     module.exit_json(changed=False, ansible_facts={"fastpath_fingerprint": fp})
