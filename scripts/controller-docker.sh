@@ -51,8 +51,11 @@ start_ours() {
     rm -f "$PIDFILE"
     mkdir -p "$DATA_ROOT" "$EXEC_ROOT" "$(dirname "$LOGFILE")"
     # setsid: the daemon must survive the shell (and pytest process group) that started it.
+    # No bridge and no iptables rules: builds and benchmark containers use the host
+    # network, and other dockerds on this machine (loopback SUTs) keep docker0 to themselves.
     setsid dockerd --host "$OUR_HOST" --data-root "$DATA_ROOT" --exec-root "$EXEC_ROOT" \
-      --pidfile "$PIDFILE" >>"$LOGFILE" 2>&1 </dev/null &
+      --pidfile "$PIDFILE" --bridge=none --iptables=false --ip-masq=false \
+      >>"$LOGFILE" 2>&1 </dev/null &
   fi
   local waited=0
   until ours_works; do

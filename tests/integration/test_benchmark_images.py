@@ -40,8 +40,10 @@ def docker_env():
     if line.strip():
         env["DOCKER_HOST"] = line.strip().split("=", 1)[1]
     yield env
-    if not was_running:
-        subprocess.run([ctl, "stop"], check=True, timeout=120)
+    if not was_running:  # we started it: stop it, unless someone else is running containers
+        busy = subprocess.run(["docker", "ps", "-q"], env=env, capture_output=True, text=True)
+        if not busy.stdout.strip():
+            subprocess.run([ctl, "stop"], check=True, timeout=120)
 
 
 def benchmark_doc(fragment: str, role: str | None = None, **params: str) -> dict:
@@ -186,6 +188,48 @@ def test_iperf3_two_roles(docker_env, tmp_path, fragment):
         assert got["throughput"][1:] == ("Gbit/s", "bigger") and got["throughput"][0] > 0
         assert got["jitter"][1:] == ("ms", "smaller") and got["jitter"][0] >= 0
         assert got["loss"][1:] == ("%", "smaller") and 0 <= got["loss"][0] <= 100
+
+
+COVERED = {"sysbench/cpu", "sysbench/threads", "sysbench/memory", "sysbench/mutex",
+           "sysbench/cpu-1thread", "stress-ng/cpu", "hackbench/process-socket",
+           "hackbench/thread-pipe", "fio/randrw", "redis/set-get", "iperf3/tcp", "iperf3/udp"}
+ALL = sorted(p.relative_to(ROOT / "benchmarks").with_suffix("").as_posix()
+             for p in (ROOT / "benchmarks").rglob("*.yaml"))
+
+
+def short_params(bench: dict) -> dict[str, str]:
+    """Overrides that make any library fragment finish in about a second."""
+    suite, params = bench["suite"], bench["params"]
+    if suite == "sysbench":
+        return {"mutex_locks": "2000"} if params.get("test") == "mutex" else {"time": "1"}
+    return {"stress-ng": {"time": "1", "instances": "1"},
+            "hackbench": {"groups": "2", "loops": "100"},
+            "fio": {"runtime": "1", "size": "16M"},
+            "redis": {"requests": "5000"},
+            "iperf3": {"time": "1", "port": str(_free_port())}}[suite]
+
+
+@pytest.mark.parametrize("fragment", [f for f in ALL if f not in COVERED])
+def test_every_other_fragment_runs(docker_env, tmp_path, fragment):
+    bench = load_fragment(ROOT / "benchmarks" / f"{fragment}.yaml")
+    overrides = short_params(bench)
+    procs = []
+    for i, role in enumerate(reversed(bench["roles"])):  # client before server
+        if i:
+            time.sleep(1)
+        doc = benchmark_doc(f"{fragment}.yaml", role=role, **overrides)
+        procs.append((role, start(docker_env, tmp_path / role, doc)))
+    rows_by_role = {}
+    for role, proc in procs:
+        rc, rows, log = finish(proc, tmp_path / role)
+        assert rc == 0, log
+        rows_by_role[role] = rows
+    rows = [r for role_rows in rows_by_role.values() for r in role_rows]
+    assert rows, rows_by_role
+    for name, unit, improvement, value, error in rows:
+        assert error == "0" and unit and improvement in ("bigger", "smaller"), rows
+        lower_bound_zero = name in ("loss", "jitter")
+        assert float(value) >= 0 if lower_bound_zero else float(value) > 0, (name, value)
 
 
 def test_error_rows(docker_env, tmp_path):

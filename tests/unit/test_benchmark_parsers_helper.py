@@ -195,3 +195,35 @@ def test_two_roles_address_and_retry(tmp_path):
     with pytest.raises(fb.BenchmarkError) as exc:
         fb.retry_until(never, 0.05, 0.01, "server")
     assert exc.value.code == E.PEER_UNREACHABLE
+
+
+def test_base_image_apt_sources_follow_the_host(tmp_path):
+    """containers/base/apt_sources.py: deb822 and one-line sources, Debian bookworm only."""
+    import importlib.util
+
+    from fastpath.paths import containers_dir
+
+    spec = importlib.util.spec_from_file_location(
+        "fastpath_apt_sources", containers_dir() / "base" / "apt_sources.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    d = tmp_path / "etc/apt/sources.list.d"
+    d.mkdir(parents=True)
+    (d / "debian.sources").write_text(
+        "Types: deb\n# comment\nURIs: http://mirror.example/debian\n"
+        "Suites: bookworm bookworm-updates\nComponents: main contrib\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+        "Types: deb-src\nURIs: http://mirror.example/debian\nSuites: bookworm\nComponents: main\n")
+    (d / "other.sources").write_text(
+        "Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\n"
+        "Components: main\n")
+    (d / "sec.list").write_text(
+        "deb [signed-by=/k.gpg] http://mirror.example/debian-security bookworm-security main\n"
+        "deb https://packages.cloud.google.com/apt cloud-sdk-bookworm main\n")
+    (d / "x.list.disabled").write_text("deb http://nope/ bookworm main\n")
+    assert mod.bookworm_sources(tmp_path) == [
+        ("http://mirror.example/debian", ["bookworm", "bookworm-updates"], ["main"]),
+        ("http://mirror.example/debian-security", ["bookworm-security"], ["main"]),
+    ]
+    assert mod.main(["--root", str(tmp_path), "--mirror"]) == 0
+    assert mod.main(["--root", str(tmp_path / "empty")]) == 1
