@@ -21,7 +21,8 @@ Container error codes (the ``error`` column; fastpath's own codes start at 100):
 6  PEER_UNREACHABLE      two-role benchmark: the other role never became reachable
 == ===================== =========================================================
 
-Only the standard library and PyYAML are used, so parsers can be unit-tested on any host.
+The container's exit status repeats the code (0 on success) for operators running it by
+hand; fastpath reads the code from results.csv.  Only the standard library and PyYAML are used, so parsers can be unit-tested on any host.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ PARAMS = {
     "iodepth": Param("1", "int", minimum=1, maximum=4096),
     "numjobs": Param("1", "int", minimum=1, maximum=256),
     "direct": Param("false", "bool", help="O_DIRECT (the directory's filesystem must allow it)"),
-    "rwmixread": Param(None, "int", minimum=0, maximum=100, help="read %% for randrw/rw"),
+    "rwmixread": Param(None, "int", minimum=0, maximum=100, help="read percentage for randrw/rw"),
     "directory": Param("/var/tmp/fastpath-fio", help="where the test files live"),
 }
 PERCENTILES = {"50.000000": "p50", "99.000000": "p99"}
