@@ -116,6 +116,11 @@ class RunDir:
         if self.state_path.exists():
             state = RunState.from_json(self.state_path.read_text(encoding="utf-8"),
                                        self.state_path)
+            if state.plan_digest != digest and state.restored:
+                # the previous run finished: keep its state for the record, start anew
+                stamp = int(self.state_path.stat().st_mtime)
+                os.replace(self.state_path, self.path / f"state-{stamp}.json")
+                return self._fresh(digest, plan_text), False
             if state.plan_digest != digest:
                 raise UserError(
                     "this run directory holds an unfinished run of a different plan",
@@ -125,10 +130,13 @@ class RunDir:
                 )
             self.state = state
             return state, True
+        return self._fresh(digest, plan_text), False
+
+    def _fresh(self, digest: str, plan_text: str) -> RunState:
         self.state = RunState(plan_digest=digest)
         atomic_write(self.path / "plan.yaml", plan_text)
         self.save()
-        return self.state, False
+        return self.state
 
     def save(self) -> None:
         assert self.state is not None
