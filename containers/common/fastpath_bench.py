@@ -22,7 +22,9 @@ Container error codes (the ``error`` column; fastpath's own codes start at 100):
 == ===================== =========================================================
 
 The container's exit status repeats the code (0 on success) for operators running it by
-hand; fastpath reads the code from results.csv.  Only the standard library and PyYAML are used, so parsers can be unit-tested on any host.
+hand; fastpath reads the code from results.csv.
+
+Only the standard library and PyYAML are used, so parsers can be unit-tested on any host.
 """
 
 from __future__ import annotations
