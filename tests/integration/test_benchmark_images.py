@@ -261,3 +261,8 @@ def test_build_is_cached(docker_env):
                            timeout=600)
     assert build.returncode == 0, build.stderr
     assert "building" not in build.stdout and build.stdout.count("up to date") == 6
+    images = {load_fragment(ROOT / "benchmarks" / f"{f}.yaml")["image"] for f in ALL}
+    for image in sorted(images):  # every image the library references exists
+        inspect = subprocess.run(["docker", "image", "inspect", image], env=docker_env,
+                                 capture_output=True)
+        assert inspect.returncode == 0, image
