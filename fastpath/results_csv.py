@@ -2,7 +2,9 @@
 
 A container writes ``/fastpath-share/results.csv`` with the columns ``name``, ``unit``,
 ``improvement`` (``bigger``|``smaller``), ``value`` and ``error`` (0 = ok).  One
-invocation yields either results or exactly one error (guide §1.2.10, ERROR table).
+invocation yields either results or exactly one error (guide §1.2.10, ERROR table).  A
+header-only file is valid (no results: e.g. the server role of a client/server benchmark);
+the session runner records ``RESULTS_MISSING`` when no role of an iteration reported any.
 
 :func:`classify` turns everything known about one container run (timeout, OOM kill, exit
 code, the CSV) into that outcome, with a distinct :class:`ErrorCode` per failure and a
@@ -68,8 +70,6 @@ def _rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
                        f"{len(header)}")
         rows.append({h: v.strip() for h, v in zip(header, raw, strict=True)} |
                     {"__line__": str(lineno)})
-    if not rows:
-        raise _Bad(ErrorCode.RESULTS_MALFORMED, "results.csv has a header but no rows")
     return header, rows
 
 

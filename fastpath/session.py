@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +271,9 @@ def _run_benchmark(plan, profile_name, session_index, bi, bench, *, run_dir, lab
     def fail_all(code: int, message: str) -> None:
         now = datetime.now(UTC)
         for n in todo:
-            errs = [ErrorRow(code=int(code), timestamp=now, session_uuid=uuid, role=r,
+            # distinct timestamps: the store deduplicates identical rows
+            when = now + timedelta(milliseconds=n)
+            errs = [ErrorRow(code=int(code), timestamp=when, session_uuid=uuid, role=r,
                              message=message) for r in rolemap]
             progress(n, False, message=message)
             store_iteration(n, [], errs)
@@ -350,21 +352,32 @@ def _run_benchmark(plan, profile_name, session_index, bi, bench, *, run_dir, lab
     for n in todo:
         results: list = []
         errors: list[ErrorRow] = []
+        stamp_n = stamp + timedelta(milliseconds=n)
         for role, node in rolemap.items():
             idir = fetch_dir / str(n) / role
             status_path = idir / "status.json"
             if not status_path.is_file():
                 reason = pb.reason() or "the SUT-side runner produced no status"
-                errors.append(ErrorRow(code=int(ErrorCode.RUN_FAILED), timestamp=stamp,
+                errors.append(ErrorRow(code=int(ErrorCode.RUN_FAILED), timestamp=stamp_n,
                                        session_uuid=uuid, role=role,
                                        message=f"iteration did not run on node{node}: {reason}"))
                 continue
             status = json.loads(status_path.read_text(encoding="utf-8"))
-            parsed = classify(status, idir / "share" / "results.csv", timestamp=stamp,
+            try:  # when the SUT saw the container finish (distinct per iteration)
+                when = datetime.fromisoformat(status["ended"])
+            except (KeyError, TypeError, ValueError):
+                when = stamp_n
+            parsed = classify(status, idir / "share" / "results.csv", timestamp=when,
                               session_uuid=uuid, role=role, timeout_s=timeout_s)
             results += parsed.results
             if parsed.error is not None:
                 errors.append(parsed.error)
+        if not results and not errors:
+            first = next(iter(rolemap))
+            errors.append(ErrorRow(code=int(ErrorCode.RESULTS_MISSING), timestamp=stamp_n,
+                                   session_uuid=uuid, role=first,
+                                   message="no role reported any result (header-only "
+                                           "results.csv everywhere)"))
         progress(n, not errors)
         store_iteration(n, results, errors)
 
@@ -374,3 +387,42 @@ def _code_name(code: int) -> str:
         return ErrorCode(code).name
     except ValueError:
         return "container's own code"
+
+
+def fingerprint_host(host: str, *, user: str | None = None, port: int | None = None,
+                     keyfile: str | None = None, run_dir: Path | None = None) -> dict[str, Any]:
+    """Fingerprint one host and check the SUT requirements (``fastpath sut fingerprint``).
+
+    Returns the fingerprint dict (``node``, ``swprofile``, ``boot_id``, plus ``docker``:
+    the server version line).  Raises :class:`InfraError` naming the failing requirement:
+    SSH login, passwordless sudo, or Docker usable by the user.
+    """
+    import tempfile
+
+    if run_dir is None:
+        base = Path(tempfile.gettempdir()) / "fastpath-sut-fingerprint"
+        base.mkdir(parents=True, exist_ok=True)
+        run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+    run_dir = Path(run_dir).resolve()
+    params = {"host": host, "user": user, "port": port,
+              "keyfile": str(Path(keyfile).expanduser().resolve()) if keyfile else None}
+    nodes = [{"name": None, "connection": {"method": "SSH", "params": params}}]
+    inv = render.write_inventory(run_dir, nodes)
+    outcome = run_playbook("fingerprint", inventory=inv, run_dir=run_dir)
+    who = f"{user}@{host}" if user else host
+    where = f"{who}" + (f" port {port}" if port else "")
+    if outcome.unreachable:
+        msg = next(iter(outcome.unreachable.values()))
+        raise InfraError(
+            f"cannot log in to {where} over SSH: {msg}",
+            hint="a SUT needs key-based SSH login for its fastpath user (guide 1.2.2); "
+                 "check --user, --port and --keyfile")
+    for f in outcome.failed:
+        raise InfraError(f"{where}: {f.message}", hint=f"details: {outcome.stdout_path}")
+    if not outcome.ok:
+        raise InfraError(f"{where}: {outcome.reason()}", hint=f"details: {outcome.stdout_path}")
+    fp = (outcome.facts.get(render.node_alias(0)) or {}).get("fastpath_fingerprint")
+    if not fp:
+        raise InfraError(f"{where}: the fingerprint role returned nothing",
+                         hint=f"details: {outcome.stdout_path}")
+    return fpmod.check(fp, where=f"fingerprint of {where}")

@@ -1,3 +1,3 @@
 """Shared pytest configuration: fixture plugins contributed by each area."""
 
-pytest_plugins = ["tests.integration.mariadb"]
+pytest_plugins = ["tests.integration.mariadb", "tests.integration.sut"]

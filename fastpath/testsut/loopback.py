@@ -19,6 +19,7 @@ CLI (for the demo)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -97,44 +98,44 @@ def _terminate(pid: int, timeout: float = 20.0, *, tree: bool = True) -> None:
     """SIGTERM ``pid`` (and, when asked, its descendants), SIGKILL after ``timeout``."""
     victims = [pid, *(_children(pid) if tree else [])]
     for p in victims:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(_alive(p) for p in victims):
         for p in victims:  # reap our own children so they do not linger as zombies
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(p, os.WNOHANG)
-            except ChildProcessError:
-                pass
         time.sleep(0.1)
     for p in victims:
         if _alive(p):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(p, os.WNOHANG)
-        except ChildProcessError:
-            pass
 
 
-def ensure_user(user: str = DEFAULT_USER) -> None:
-    """Create the SUT user once: groups docker + sudo, passwordless sudo, bash shell."""
-    if subprocess.run(["getent", "group", "docker"], capture_output=True).returncode != 0:
-        _run(["groupadd", "--system", "docker"])
-    if subprocess.run(["getent", "group", "sudo"], capture_output=True).returncode != 0:
-        _run(["groupadd", "--system", "sudo"])
+def ensure_user(user: str = DEFAULT_USER, *, sudo: bool = True, docker: bool = True) -> None:
+    """Create/adjust the SUT user: bash shell, groups docker + sudo, passwordless sudo.
+
+    ``sudo=False`` / ``docker=False`` make a user that lacks that requirement (for tests
+    of the requirement checks).
+    """
+    for group in ("docker", "sudo"):
+        if subprocess.run(["getent", "group", group], capture_output=True).returncode != 0:
+            _run(["groupadd", "--system", group])
     if subprocess.run(["id", user], capture_output=True).returncode != 0:
-        _run(["useradd", "--create-home", "--shell", "/bin/bash", "--user-group",
-              "--groups", "docker,sudo", user])
-    else:
-        _run(["usermod", "--append", "--groups", "docker,sudo", user])
+        _run(["useradd", "--create-home", "--shell", "/bin/bash", "--user-group", user])
+    for g, want in (("docker", docker), ("sudo", sudo)):
+        if want:
+            _run(["usermod", "--append", "--groups", g, user])
+        else:
+            subprocess.run(["gpasswd", "--delete", user, g], capture_output=True)
     # '*' = no password but not locked: sshd refuses locked accounts even for keys.
     _run(["usermod", "--password", "*", user])
     sudoers = Path(f"/etc/sudoers.d/{user}")
+    if not sudo:
+        sudoers.unlink(missing_ok=True)
+        return
     line = f"{user} ALL=(ALL) NOPASSWD: ALL\n"
     if not sudoers.exists() or sudoers.read_text() != line:
         tmp = sudoers.with_name(f".{user}.tmp")
@@ -162,6 +163,8 @@ class LoopbackSut:
 
     nodes_wanted: int = 1
     user: str = DEFAULT_USER
+    passwordless_sudo: bool = True
+    docker_group: bool = True
     workdir: Path | None = None
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
     nodes: list[LoopbackNode] = field(default_factory=list)
@@ -180,7 +183,7 @@ class LoopbackSut:
             self._own_workdir = True
         self.workdir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.workdir, 0o755)
-        ensure_user(self.user)
+        ensure_user(self.user, sudo=self.passwordless_sudo, docker=self.docker_group)
         self._make_keys()
         try:
             for i in range(self.nodes_wanted):
@@ -300,6 +303,7 @@ class LoopbackSut:
         node.sshd_pid = proc.pid
 
     def _wait_ready(self, node: LoopbackNode, timeout: float = 90.0) -> None:
+        """Both daemons answer; then one real login checks what this SUT promises."""
         deadline = time.monotonic() + timeout
         env = dict(os.environ, DOCKER_HOST=node.docker_host)
         while True:
@@ -322,8 +326,13 @@ class LoopbackSut:
                 raise LoopbackError(f"node {node.index} not ready after {timeout:.0f}s "
                                     f"(docker ok={docker_ok}, ssh ok={ssh_ok})")
             time.sleep(0.2)
-        # one real login proves the whole chain (key, user, sudo, docker group, DOCKER_HOST)
-        out = self.ssh(node.index, "sudo -n true && docker info --format '{{.ServerVersion}}'")
+        # one real login proves the chain (key, user, sudo, docker group, DOCKER_HOST)
+        checks = ["true"]
+        if self.passwordless_sudo:
+            checks.append("sudo -n true")
+        if self.docker_group:
+            checks.append("docker info --format '{{.ServerVersion}}' >/dev/null")
+        out = self.ssh(node.index, " && ".join(checks))
         if out.returncode != 0:
             raise LoopbackError(f"login check on node {node.index} failed: {out.stderr.strip()}")
 

@@ -101,6 +101,7 @@ def _finish(proc, name, started, share, timeout):
     except OSError:
         tail = ""
     return {
+        "ended": _now(),
         "exit_code": exit_code,
         "run_rc": rc,
         "oom_killed": oom,
