@@ -201,20 +201,25 @@ class PlanExecutor:
                 plan_dir=self.plan_path.resolve().parent)
             self.summary.results += outcome.results
             self.summary.errors += outcome.errors
-            pstate.setdefault("sessions", {})[str(s)] = outcome.boot_id
-            self.rundir.save()
 
     def _boot(self, profile: dict[str, Any], session: int, dks: list[Any], kernel: Any) -> None:
         name = profile["name"]
         pstate = self.rundir.profile_state(name)
-        for node, dk in zip(self.nodes, dks, strict=True):
+        records = []
+        for index, (node, dk) in enumerate(zip(self.nodes, dks, strict=True)):
             boot = kernel.reboot_and_verify(node["connection"], dk, profile, self.run_dir,
                                             powercycle=self.powercycle)
-            self.runlog(f"swprofile {name} session {session}: {node.get('name') or 'node'} "
-                        f"booted {boot.release} (boot_id {boot.boot_id}) in "
-                        f"{boot.seconds:.0f}s{' after a power-cycle' if boot.powercycled else ''}")
-            kernel.post_boot(node["connection"], profile, self.run_dir)
-        pstate.setdefault("boots", {})[str(session)] = True
+            self.runlog(f"swprofile {name} session {session}: node {index} booted "
+                        f"{boot.release} (boot_id {boot.boot_id}) in {boot.seconds:.0f}s"
+                        f"{' after a power-cycle' if boot.powercycled else ''}")
+            after = kernel.post_boot(node["connection"], profile, self.run_dir)
+            records.append({"node": index, "boot_id": boot.boot_id, "release": boot.release,
+                            "cmdline": boot.cmdline, "seconds": round(boot.seconds, 1),
+                            "powercycled": boot.powercycled,
+                            "sysctl": after.get("sysctl", [])})
+        # what each boot really was, for operators (and tests) to check afterwards
+        # (a session resumed after an interruption boots again: both boots are listed)
+        pstate.setdefault("boots", {}).setdefault(str(session), []).extend(records)
         self.rundir.save()
 
 
