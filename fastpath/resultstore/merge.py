@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 
 from fastpath.errors import UserError
 from fastpath.resultstore import query
-from fastpath.resultstore.ingest import Writer, insert_ignore
 from fastpath.resultstore.models import (
     Benchmark,
     Cpu,
@@ -35,6 +35,7 @@ from fastpath.resultstore.models import (
 )
 from fastpath.resultstore.store import Store, destroy, open_store, store_exists
 from fastpath.resultstore.url import StoreURL, parse_url
+from fastpath.resultstore.writer import Writer, insert_ignore
 
 _CHUNK = 20_000
 
@@ -55,6 +56,34 @@ class Selection:
     suts: Sequence[str] | None = None
     swprofiles: Sequence[str] | None = None
     benchmarks: Sequence[str] | None = None
+
+
+_RESULT_COLUMNS = ("timestamp", "resultclass_id", "sut_id", "swprofile_id", "rolemap_id",
+                   "role_id", "session_uuid", "value")
+
+
+def result_insert_sql(dialect: str) -> str:
+    """A driver-level INSERT of result rows that skips rows already present."""
+    cols = ", ".join(_RESULT_COLUMNS)
+    if dialect == "sqlite":
+        marks = ", ".join("?" for _ in _RESULT_COLUMNS)
+        return f"INSERT INTO result ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    marks = ", ".join("%s" for _ in _RESULT_COLUMNS)
+    return f"INSERT INTO result ({cols}) VALUES ({marks}) ON DUPLICATE KEY UPDATE id = id"
+
+
+def _timestamp_converter(dialect: str) -> Callable[[Any], Any]:
+    """Timestamps as the destination driver wants them: SQLite stores SQLAlchemy's text
+    form (always six fraction digits); MySQL takes datetimes or that same text."""
+
+    def convert(ts: Any) -> Any:
+        if isinstance(ts, datetime):
+            return ts.strftime("%Y-%m-%d %H:%M:%S.%f")
+        if isinstance(ts, str) and len(ts) == 19:  # no fraction stored
+            return ts + ".000000"
+        return ts
+
+    return convert
 
 
 def _rows(conn: Connection, table: Table) -> list[dict[str, Any]]:
@@ -171,28 +200,32 @@ def copy_store(src: Connection, w: Writer, sel: Selection, label: str,
             rc_map[rc["id"]], _ = w.get_or_create(ResultClass.__table__, "key_hash",
                                                   rc["key_hash"], row)
 
-    # results and errors, streamed
+    # results, streamed through the drivers (no per-row ORM/Core processing)
+    insert_sql = result_insert_sql(dst.dialect.name)
+    to_dest_ts = _timestamp_converter(dst.dialect.name)
     read_results = 0
-    r = Result.__table__.c
-    stmt = select(r.timestamp, r.resultclass_id, r.sut_id, r.swprofile_id, r.rolemap_id,
-                  r.role_id, r.session_uuid, r.value).order_by(r.id)
-    chunk: list[dict[str, Any]] = []
-    result = src.execution_options(yield_per=_CHUNK).execute(stmt)
-    for part in result.partitions():
+    cursor = src.exec_driver_sql(
+        "SELECT timestamp, resultclass_id, sut_id, swprofile_id, rolemap_id, role_id, "
+        "session_uuid, value FROM result ORDER BY id"
+    )
+    while True:
+        part = cursor.fetchmany(_CHUNK)
+        if not part:
+            break
+        chunk = []
         for ts, rc_id, sut_id, swp_id, rm_id, role_id, sess, value in part:
             rc_new = rc_map.get(rc_id)
             sut_new = sut_map.get(sut_id)
             swp_new = swp_map.get(swp_id)
             if rc_new is None or sut_new is None or swp_new is None:
                 continue
-            chunk.append({"timestamp": ts, "resultclass_id": rc_new, "sut_id": sut_new,
-                          "swprofile_id": swp_new, "rolemap_id": rolemap_map[rm_id],
-                          "role_id": role_map[role_id], "session_uuid": sess, "value": value})
+            chunk.append((to_dest_ts(ts), rc_new, sut_new, swp_new, rolemap_map[rm_id],
+                          role_map[role_id], sess, value))
         read_results += len(chunk)
-        insert_ignore(dst, Result.__table__, chunk)
+        if chunk:
+            dst.exec_driver_sql(insert_sql, chunk)
         if fail_after is not None:
             fail_after(read_results)
-        chunk = []
 
     e = Error.__table__.c
     errors = []

@@ -241,6 +241,109 @@ def samples(conn: Connection, sut_ids: Iterable[int], swprofile_ids: Iterable[in
         yield current
 
 
+@dataclass(frozen=True)
+class Moments:
+    """Shifted moments of one group: ``sum_dev = Σ(x − shift)``, ``sum_sq_dev = Σ(x − shift)²``
+    (``fastpath.stats.summary.summarize_moments`` turns them into a summary)."""
+
+    sut_id: int
+    swprofile_id: int
+    benchmark_id: int
+    resultclass_id: int
+    count: int
+    min: float
+    max: float
+    shift: float
+    sum_dev: float
+    sum_sq_dev: float
+
+
+_EPS = 2.220446049250313e-16
+_MAX_REL_ERROR = 1e-10  # accepted relative error bound of a database-computed variance
+
+
+def _ids(values: Iterable[int]) -> str:
+    ids = sorted({int(v) for v in values})
+    return ", ".join(str(i) for i in ids) if ids else "NULL"
+
+
+def moments(conn: Connection, sut_ids: Iterable[int], swprofile_ids: Iterable[int],
+            resultclasses_: Iterable[ResultClassDesc]) -> Iterator[Moments]:
+    """Per-group moments computed by the database, one GROUP BY per result class.
+
+    Each group is shifted by one of its own samples (looked up through the result index),
+    which keeps the one-pass sums numerically stable; a group whose error bound still
+    exceeds 1e-10 relative is recomputed exactly from its samples (two-pass, fsum).
+    Memory is bounded by the number of groups, whatever the number of results.
+    """
+    from sqlalchemy import text
+
+    sut_set, swp_set = sorted({int(v) for v in sut_ids}), sorted({int(v) for v in swprofile_ids})
+    if not sut_set or not swp_set:
+        return
+    sut_list, swp_list = _ids(sut_set), _ids(swp_set)
+    # one statement text per request (prepared once, bound per result class)
+    shift_sql = text(
+        "SELECT s.id, p.id, (SELECT r.value FROM result r WHERE r.sut_id = s.id AND "
+        "r.swprofile_id = p.id AND r.resultclass_id = :rc LIMIT 1) "
+        f"FROM sut s CROSS JOIN swprofile p WHERE s.id IN ({sut_list}) "
+        f"AND p.id IN ({swp_list})"
+    )
+    varying, keys = ("swprofile_id", swp_set) if len(sut_set) == 1 else ("sut_id", sut_set)
+    if len(sut_set) > 1 and len(swp_set) > 1:
+        varying, keys = "id", []  # every group shifted by the first one's sample
+    branches = " ".join(f"WHEN {key} THEN :k{i}" for i, key in enumerate(keys))
+    shift = f"(CASE r.{varying} {branches} ELSE :k END)" if keys else ":k"
+    agg_sql = text(
+        f"SELECT r.sut_id, r.swprofile_id, COUNT(*), MIN(r.value), MAX(r.value), "
+        f"SUM(r.value - {shift}), SUM((r.value - {shift}) * (r.value - {shift})) "
+        f"FROM result r WHERE r.resultclass_id = :rc "
+        f"AND r.sut_id IN ({sut_list}) AND r.swprofile_id IN ({swp_list}) "
+        "GROUP BY r.sut_id, r.swprofile_id"
+    )
+    for rc in resultclasses_:
+        shifts = {(s, p): float(k) for s, p, k in conn.execute(shift_sql, {"rc": rc.id})
+                  if k is not None}
+        if not shifts:
+            continue
+        first = next(iter(shifts.values()))
+        params: dict[str, float | int] = {"rc": rc.id, "k": first}
+        pos = 1 if varying == "swprofile_id" else 0
+        by_key = {key[pos]: k for key, k in shifts.items()}
+        for i, key in enumerate(keys):
+            params[f"k{i}"] = by_key.get(key, first)
+        for sut_id, swp_id, n, lo, hi, s1, s2 in conn.execute(agg_sql, params):
+            k = first if varying == "id" else by_key.get((sut_id, swp_id)[pos], first)
+            m = Moments(int(sut_id), int(swp_id), rc.benchmark_id, rc.id, int(n), float(lo),
+                        float(hi), k, float(s1), float(s2))
+            if _ill_conditioned(m):
+                m = _exact(conn, m)
+            yield m
+
+
+def _ill_conditioned(m: Moments) -> bool:
+    if m.count < 2 or m.min == m.max:
+        return False
+    d = m.sum_dev / m.count
+    m2 = m.sum_sq_dev - m.sum_dev * d
+    if not m2 > 0:
+        return True
+    return m.count * _EPS * (1.0 + m.count * d * d / m2) > _MAX_REL_ERROR
+
+
+def _exact(conn: Connection, m: Moments) -> Moments:
+    import math
+
+    r = Result.__table__.c
+    values = [float(v) for v in conn.execute(
+        select(r.value).where(r.sut_id == m.sut_id, r.swprofile_id == m.swprofile_id,
+                              r.resultclass_id == m.resultclass_id)).scalars()]
+    mean = math.fsum(values) / len(values)
+    ss = math.fsum((v - mean) ** 2 for v in values)
+    return Moments(m.sut_id, m.swprofile_id, m.benchmark_id, m.resultclass_id, len(values),
+                   min(values), max(values), mean, 0.0, ss)
+
+
 def error_counts(conn: Connection, sut_ids: Iterable[int], swprofile_ids: Iterable[int],
                  benchmark_ids: Iterable[int] | None = None) -> dict[tuple[int, int, int], int]:
     """Number of ERROR rows per (sut, swprofile, benchmark)."""

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from fastpath.errors import UserError
 from fastpath.resultstore import query
 from fastpath.resultstore.store import Store
-from fastpath.stats import Comparison, Summary, compare_summaries, summarize
+from fastpath.stats import Comparison, Summary, compare_summaries
 from fastpath.stats.compare import DEFAULT_NOISE_THRESHOLD
-from fastpath.stats.summary import DEFAULT_CONFIDENCE
+from fastpath.stats.summary import DEFAULT_CONFIDENCE, summarize_moments
 
 DISPLAYS = ("all", "improvement", "regression", "change")
 
@@ -117,10 +117,10 @@ def build_report(store: Store, req: ShowRequest) -> Report:
         summaries: dict[int, list[Summary | None]] = {
             rc.id: [None] * len(columns) for rc in rcs
         }
-        for group in query.samples(conn, [s.id for s in suts], [p.id for p in swps],
-                                   bench_ids, [rc.id for rc in rcs]):
-            i = col_index[(group.sut_id, group.swprofile_id)]
-            summaries[group.resultclass_id][i] = summarize(group.values, req.confidence)
+        for m in query.moments(conn, [s.id for s in suts], [p.id for p in swps], rcs):
+            i = col_index[(m.sut_id, m.swprofile_id)]
+            summaries[m.resultclass_id][i] = summarize_moments(
+                m.count, m.min, m.max, m.shift, m.sum_dev, m.sum_sq_dev, req.confidence)
         errors = query.error_counts(conn, [s.id for s in suts], [p.id for p in swps], bench_ids)
 
     rows: list[Row] = []

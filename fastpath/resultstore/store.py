@@ -90,15 +90,15 @@ class Store:
 
     # ------------------------------------------------------------ writing
     def ingest(self, batch: Batch) -> None:
-        """Ingest one batch in one transaction (see :mod:`fastpath.resultstore.ingest`)."""
-        from fastpath.resultstore.ingest import ingest_batch
+        """Ingest one batch in one transaction (see :mod:`fastpath.resultstore.writer`)."""
+        from fastpath.resultstore.writer import ingest_batch
 
         with self.transaction() as conn:
             ingest_batch(conn, batch)
 
     def ingest_many(self, batches: list[Batch]) -> None:
         """Ingest several batches in ONE transaction."""
-        from fastpath.resultstore.ingest import Writer, ingest_batch
+        from fastpath.resultstore.writer import Writer, ingest_batch
 
         with self.transaction() as conn:
             writer = Writer(conn)

@@ -46,10 +46,14 @@ def check_confidence(confidence: float) -> float:
 
 @lru_cache(maxsize=4096)
 def t_quantile(q: float, df: int) -> float:
-    """Student's t quantile (scipy is imported lazily: it is slow to import)."""
-    from scipy.stats import t
+    """Student's t quantile, exactly ``scipy.stats.t.ppf(q, df)``.
 
-    return float(t.ppf(q, df))
+    ``scipy.stats.t.ppf`` evaluates ``scipy.special.stdtrit``; calling it directly avoids
+    importing ``scipy.stats`` (about a second).  scipy is imported lazily.
+    """
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, q))
 
 
 def _pct(value: float | None, mean: float) -> float | None:
@@ -74,18 +78,22 @@ def summarize(samples: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) 
         return Summary(0, c, *([None] * 12))
     lo, hi = min(xs), max(xs)
     if lo == hi:
-        # all equal: exact mean, zero spread, point interval (never fed to scipy)
-        mean = xs[0]
-        if n == 1:
-            zero = None if mean == 0 else 0.0
-            return Summary(1, c, lo, hi, mean, None, None, None, None, None,
-                           zero, None, None, zero)
-        zero = None if mean == 0 else 0.0
-        return Summary(n, c, lo, hi, mean, 0.0, zero, mean, mean, 0.0, zero, zero, zero, zero)
+        return _degenerate(n, c, lo, hi)
     mean = math.fsum(xs) / n
-    if n == 1:  # pragma: no cover - lo == hi always holds for one sample
-        raise AssertionError
     ss = math.fsum((v - mean) ** 2 for v in xs)
+    return _from_moments(n, c, lo, hi, mean, ss)
+
+
+def _degenerate(n: int, c: float, lo: float, hi: float) -> Summary:
+    """n = 1 or all values equal (``min == max``): exact mean, no fake spread."""
+    mean = lo
+    zero = None if mean == 0 else 0.0
+    if n == 1:
+        return Summary(1, c, lo, hi, mean, None, None, None, None, None, zero, None, None, zero)
+    return Summary(n, c, lo, hi, mean, 0.0, zero, mean, mean, 0.0, zero, zero, zero, zero)
+
+
+def _from_moments(n: int, c: float, lo: float, hi: float, mean: float, ss: float) -> Summary:
     stdev = math.sqrt(ss / (n - 1))
     half = t_quantile((1.0 + c) / 2.0, n - 1) * stdev / math.sqrt(n)
     ci_lower, ci_upper = mean - half, mean + half
@@ -106,6 +114,31 @@ def summarize(samples: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) 
         rel_ci_upper_pct=_pct(ci_upper, mean),
         rel_max_pct=_pct(hi, mean),
     )
+
+
+def summarize_moments(count: int, minimum: float | None, maximum: float | None, shift: float,
+                      sum_dev: float, sum_sq_dev: float,
+                      confidence: float = DEFAULT_CONFIDENCE) -> Summary:
+    """The same summary from shifted moments, as a database aggregate computes them:
+    ``sum_dev = Σ(x − shift)`` and ``sum_sq_dev = Σ(x − shift)²`` over ``count`` samples.
+
+    With ``shift`` a sample of the group (or its mean) this is numerically stable; the
+    degenerate rules of §2.3 are applied exactly as in :func:`summarize`.
+    """
+    c = check_confidence(confidence)
+    n = int(count)
+    if n == 0:
+        return Summary(0, c, *([None] * 12))
+    assert minimum is not None and maximum is not None
+    for v in (minimum, maximum, shift, sum_dev, sum_sq_dev):
+        if not math.isfinite(v):
+            raise ValueError(f"non-finite moment {v!r}")
+    if minimum == maximum:
+        return _degenerate(n, c, float(minimum), float(maximum))
+    d = sum_dev / n
+    mean = min(max(shift + d, minimum), maximum)
+    ss = max(sum_sq_dev - sum_dev * d, 0.0)
+    return _from_moments(n, c, float(minimum), float(maximum), mean, ss)
 
 
 def ci_label(confidence: float) -> str:

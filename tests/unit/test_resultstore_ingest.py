@@ -187,3 +187,46 @@ def test_tz_naive_results_rows_are_kept_as_given(url):
     with open_store(url, readonly=True) as store, store.connect() as conn:
         assert conn.execute(select(Result.timestamp)).scalar_one() == datetime(2026, 5, 1)
     assert UTC  # imported for readers: timestamps are UTC
+
+
+def test_public_api_is_not_shadowed_by_submodules():
+    import importlib
+
+    import fastpath.resultstore as rs
+
+    for name in ("csvstore", "dump", "hashing", "merge", "models", "query", "report", "schema",
+                 "sqlstore", "store", "url", "writer"):
+        importlib.import_module(f"fastpath.resultstore.{name}")
+    assert callable(rs.ingest) and callable(rs.open_store)
+    assert rs.ingest.__module__ == "fastpath.resultstore"
+
+
+@pytest.mark.parametrize("values", [
+    [389.8, 389.6, 390.1, 389.8, 389.83, 389.800000001],
+    [1e9, 1e9 + 1, 1e9 + 2, 1e9 + 1],  # one-pass sums fail here: recomputed exactly
+    [0.1, 0.1, 0.1],
+    [-3.2, -2.9, -3.5, -3.1],
+    [7.0],
+    [-1.0, 1.0],
+])
+def test_database_moments_match_the_pure_summary(url, values):
+    from fastpath.stats import summarize
+    from fastpath.stats.summary import summarize_moments
+
+    ingest(url, [batch(values={("x", "s", "smaller"): values}),
+                 batch(swp=swprofile("far"),
+                       values={("x", "s", "smaller"): [v * 1.5 + 1e6 for v in values]})])
+    with open_store(url, readonly=True) as store, store.connect() as conn:
+        rcs = query.resultclasses(conn)
+        got = {m.swprofile_id: m for m in query.moments(conn, [1], [1, 2], rcs)}
+    for swp_id, xs in ((1, values), (2, [v * 1.5 + 1e6 for v in values])):
+        m = got[swp_id]
+        a = summarize_moments(m.count, m.min, m.max, m.shift, m.sum_dev, m.sum_sq_dev).as_dict()
+        b = summarize(xs).as_dict()
+        for key, exp in b.items():
+            if exp is None or isinstance(exp, int):
+                assert a[key] == exp, key
+            else:
+                assert a[key] == pytest.approx(exp, rel=1e-9, abs=1e-9), key
+        if len(set(xs)) == 1:
+            assert a == b

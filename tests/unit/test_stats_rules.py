@@ -113,3 +113,13 @@ def test_confidence_changes_verdict():
 def test_bad_direction():
     with pytest.raises(ValueError):
         compare([1.0, 2.0], [1.0, 2.0], "up")
+
+
+def test_t_quantile_is_scipy_t_ppf():
+    from scipy.stats import t
+
+    from fastpath.stats.summary import t_quantile
+
+    for df in (1, 2, 4, 9, 29, 30, 99, 1000):
+        for q in (0.75, 0.95, 0.975, 0.995, 0.9995):
+            assert t_quantile(q, df) == float(t.ppf(q, df))
