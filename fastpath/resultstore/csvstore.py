@@ -157,6 +157,8 @@ def _parser(col: Column, path: Path):
                 value = datetime.fromisoformat(text)
             except ValueError:
                 raise fail(line, text, "is not a timestamp (YYYY-MM-DD HH:MM:SS.ffffff)") from None
+            if len(text) == 26 and text[10] == " ":
+                return text  # already the canonical text
             if value.tzinfo is not None:
                 from datetime import UTC
 
@@ -224,6 +226,7 @@ def load_table(conn: Connection, directory: Path, table: Table) -> None:
     sql = (f'INSERT INTO "{table.name}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
            f'VALUES ({", ".join("?" for _ in columns)})')
     raw = conn.connection.driver_connection
+    fast = _fast_result_parser(table, header)
     batch: list[tuple] = []
     for line, fields in records:
         if not fields:
@@ -231,12 +234,38 @@ def load_table(conn: Connection, directory: Path, table: Table) -> None:
         if len(fields) != width:
             raise UserError(f"expected {width} fields, found {len(fields)}",
                             where=f"{path}:{line}", hint="check the quoting of that row")
-        batch.append(tuple(p(fields[i], line) for p, i in zip(parsers, positions, strict=True)))
+        row = fast(fields) if fast is not None else None
+        if row is None:  # generic path; also produces the precise error message
+            row = tuple(p(fields[i], line) for p, i in zip(parsers, positions, strict=True))
+        batch.append(row)
         if len(batch) >= _BATCH:
             _insert(raw, sql, batch, path)
             batch = []
     if batch:
         _insert(raw, sql, batch, path)
+
+
+def _fast_result_parser(table: Table, header: list[str]):
+    """A quick parser for well-formed rows of the result table (None: use the generic one)."""
+    if table.name != "result" or header != [c.name for c in table.columns]:
+        return None
+    check_ts = datetime.fromisoformat
+
+    def parse(f: list[str]):
+        try:
+            ts = f[1]
+            if len(ts) != 26 or ts[10] != " ":
+                return None
+            check_ts(ts)
+            value = float(f[8]) + 0.0
+            if value - value != 0.0:  # NaN or infinite
+                return None
+            return (int(f[0]), ts, int(f[2]), int(f[3]), int(f[4]), int(f[5]), int(f[6]), f[7],
+                    value)
+        except ValueError:
+            return None
+
+    return parse
 
 
 def _insert(raw, sql: str, rows: list[tuple], path: Path) -> None:
