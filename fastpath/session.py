@@ -31,7 +31,7 @@ from fastpath import fingerprint as fpmod
 from fastpath import render
 from fastpath.errors import InfraError
 from fastpath.execute import PlaybookOutcome, run_playbook
-from fastpath.execute.ssh import RemoteTail, SshTarget, fetch_file
+from fastpath.execute.ssh import RemoteTail, SshTarget, close_master, fetch_file
 from fastpath.plan.model import sut_nodes, timeout_seconds
 from fastpath.records import Batch, BenchmarkInfo, ErrorCode, ErrorRow, SutInfo, SwProfileInfo
 from fastpath.results_csv import classify
@@ -408,6 +408,8 @@ def fingerprint_host(host: str, *, user: str | None = None, port: int | None = N
               "keyfile": str(Path(keyfile).expanduser().resolve()) if keyfile else None}
     nodes = [{"name": None, "connection": {"method": "SSH", "params": params}}]
     inv = render.write_inventory(run_dir, nodes)
+    # A fresh login proves the SSH requirement (not a master opened earlier with other keys).
+    close_master(SshTarget(host=host, port=port, user=user))
     outcome = run_playbook("fingerprint", inventory=inv, run_dir=run_dir)
     who = f"{user}@{host}" if user else host
     where = f"{who}" + (f" port {port}" if port else "")
@@ -417,7 +419,7 @@ def fingerprint_host(host: str, *, user: str | None = None, port: int | None = N
             f"cannot log in to {where} over SSH: {msg}",
             hint="a SUT needs key-based SSH login for its fastpath user (guide 1.2.2); "
                  "check --user, --port and --keyfile")
-    for f in outcome.failed:
+    for f in outcome.final_failures:
         raise InfraError(f"{where}: {f.message}", hint=f"details: {outcome.stdout_path}")
     if not outcome.ok:
         raise InfraError(f"{where}: {outcome.reason()}", hint=f"details: {outcome.stdout_path}")

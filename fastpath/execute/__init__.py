@@ -16,7 +16,8 @@ API (stable; other layers call only these)::
         timeout=None,                      # seconds for the whole playbook
     )
     outcome.ok / .status ("successful"|"failed"|"timeout"|"canceled") / .rc
-    outcome.failed      -> [FailedTask(host, task, role, message, rc, ...)]
+    outcome.failed      -> [FailedTask(host, task, role, message, rc, ...)] (rescued ones too)
+    outcome.final_failures -> the last failure per host; outcome.reason() -> one sentence
     outcome.unreachable -> {host: message}
     outcome.facts       -> {host: {fact: value}}  (every ``set_fact`` / module ansible_facts)
     outcome.stats       -> set_stats data (non per-host ``_run`` data)

@@ -54,6 +54,14 @@ class PlaybookOutcome:
     duration: float = 0.0
 
     @property
+    def final_failures(self) -> list[FailedTask]:
+        """The last failure of each host (a block's rescue may have replaced earlier ones)."""
+        last: dict[str, FailedTask] = {}
+        for f in self.failed:
+            last[f.host] = f
+        return list(last.values())
+
+    @property
     def ok(self) -> bool:
         return self.status == "successful" and self.rc == 0
 
@@ -73,7 +81,7 @@ class PlaybookOutcome:
         if self.ok:
             return ""
         parts = [f"{h}: unreachable: {m}" for h, m in self.unreachable.items()]
-        parts += [f.render() for f in self.failed]
+        parts += [f.render() for f in self.final_failures]
         if not parts:
             if self.status == "timeout":
                 parts.append("the playbook timed out")
