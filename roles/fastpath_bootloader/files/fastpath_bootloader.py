@@ -178,10 +178,9 @@ def entry_for_release(entries, release):
     return cands[0]
 
 
-def resolve_default(entries, env):
+def resolve_default(entries, env, cfg):
     """The release grub boots when nothing is pending (GRUB_DEFAULT=saved or numeric)."""
-    cfg = read(GRUB_CFG)
-    if 'set default="${saved_entry}"' in cfg or "set default=\"${saved_entry}\"" in cfg:
+    if 'set default="${saved_entry}"' in cfg:
         want = env.get("saved_entry", "")
     else:
         m = re.search(r'^set default="([^"]*)"', cfg, re.M)
@@ -287,11 +286,12 @@ def act_finish(args):
 
 
 def act_status(args):
-    entries = menu_entries(read(GRUB_CFG))
+    cfg = read(GRUB_CFG)
+    entries = menu_entries(cfg)
     env = grubenv()
     return {"running": running(), "original": original(), "test_kernels": test_kernels(),
             "saved_entry": env.get("saved_entry"), "next_entry": env.get("next_entry"),
-            "default_release": resolve_default(entries, env),
+            "default_release": resolve_default(entries, env, cfg),
             "entries": [e["path"] for e in entries]}
 
 

@@ -82,6 +82,17 @@ install_raw() {
   fi
   rm -f "/boot/initrd.img-$rel"
   if [ -d "/lib/modules/$rel" ]; then
+    # initramfs-tools reads /boot/config-<release> to pick a compressor the kernel can
+    # unpack.  A RAW kernel comes without one: use the build tree's if shipped, else
+    # declare only gzip (every kernel that boots from an initramfs supports it).
+    if [ ! -e "/boot/config-$rel" ]; then
+      if [ -f "/lib/modules/$rel/build/.config" ]; then
+        cp "/lib/modules/$rel/build/.config" "/boot/config-$rel"
+      else
+        printf '# Written by fastpath: the kernel config of RAW kernel %s is unknown.\n%s\n' \
+          "$rel" "CONFIG_RD_GZIP=y" >"/boot/config-$rel"
+      fi
+    fi
     log "building initramfs for $rel"
     if command -v update-initramfs >/dev/null; then
       update-initramfs -c -k "$rel" >&2 || fail "update-initramfs -c -k $rel failed"
