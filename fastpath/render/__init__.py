@@ -88,7 +88,7 @@ def benchmark_extravars(benchmark: dict[str, Any], *, nodes: list[dict[str, Any]
                         fetch_dir: Path, workbase: str = DEFAULT_WORKBASE,
                         unpack: bool = False) -> dict[str, Any]:
     return {
-        "fastpath_benchmark": benchmark_object(benchmark),
+        "fastpath_benchmark_spec": benchmark_object(benchmark),
         "fastpath_benchmark_iterations": list(iterations),
         "fastpath_benchmark_timeout": int(timeout_s),
         "fastpath_benchmark_run_id": run_id,

@@ -50,13 +50,13 @@ def test_run_benchmark_by_hand_copies_image_and_fetches(loopback_sut, controller
     try:
         inv = render.write_inventory(tmp_path, nodes_of(loopback_sut))
         b = bench("hand", image, warmups=0, repeats=2)
-        (tmp_path / "bench.json").write_text(json.dumps({"fastpath_benchmark": b}))
+        (tmp_path / "bench.json").write_text(json.dumps({"fastpath_benchmark_spec": b}))
         r = ansible_playbook("-i", str(inv), "playbooks/run_benchmark.yml",
                              "-e", f"@{tmp_path / 'bench.json'}",
                              "-e", f"fastpath_benchmark_fetch_dir={tmp_path / 'res'}")
         assert r.returncode == 0, r.stdout[-3000:]
-        assert f"Save {image} on the controller" in r.stdout
-        assert f"Load {image} into the SUT's Docker" in r.stdout
+        assert f"Save on the controller the image {image}" in r.stdout
+        assert f"Load into the SUT's Docker the image {image}" in r.stdout
         assert loopback_sut.has_image(0, image)
         for it in (1, 2):  # fetched and unpacked on the controller
             status = json.loads((tmp_path / "res" / str(it) / "executor" /
@@ -68,7 +68,7 @@ def test_run_benchmark_by_hand_copies_image_and_fetches(loopback_sut, controller
         r = ansible_playbook("-i", str(inv), "playbooks/run_benchmark.yml",
                              "-e", f"@{tmp_path / 'bench.json'}",
                              "-e", f"fastpath_benchmark_fetch_dir={tmp_path / 'res2'}")
-        assert r.returncode == 0 and f"Load {image} into the SUT" not in r.stdout
+        assert r.returncode == 0 and f"Docker the image {image}" not in r.stdout
     finally:
         subprocess.run(["docker", "rmi", image], env=env, capture_output=True)
         loopback_sut.docker(0, "rmi", image, check=False)
@@ -77,7 +77,7 @@ def test_run_benchmark_by_hand_copies_image_and_fetches(loopback_sut, controller
 def test_unavailable_image_fails_a_hand_run_clearly(loopback_sut, tmp_path):
     inv = render.write_inventory(tmp_path, nodes_of(loopback_sut))
     b = bench("hand", "fastpath-test/nowhere:1")
-    (tmp_path / "bench.json").write_text(json.dumps({"fastpath_benchmark": b}))
+    (tmp_path / "bench.json").write_text(json.dumps({"fastpath_benchmark_spec": b}))
     r = ansible_playbook("-i", str(inv), "playbooks/run_benchmark.yml",
                          "-e", f"@{tmp_path / 'bench.json'}")
     assert r.returncode != 0
