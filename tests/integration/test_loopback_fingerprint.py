@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +32,6 @@ def test_json_has_every_node_cpu_and_swprofile_field(loopback_sut):
     assert r.returncode == 0, r.stderr
     fp = json.loads(r.stdout)
     node, sw = fp["node"], fp["swprofile"]
-    import os
     un = os.uname()
     assert node["host_name"] == un.nodename and node["architecture"] == un.machine
     assert node["cpu_count"] == len(node["cpus"]) == os.cpu_count()
@@ -41,12 +42,11 @@ def test_json_has_every_node_cpu_and_swprofile_field(loopback_sut):
     for key in ("hypervisor", "product_name", "product_serial"):
         assert isinstance(node[key], str)
     assert sw["kernel_name"] == un.release
-    import hashlib
-    cmdline = open("/proc/cmdline").read().rstrip("\n")
+    cmdline = Path("/proc/cmdline").read_text().rstrip("\n")
     assert sw["kernel_cmdline_full_hash"] == hashlib.sha256(cmdline.encode()).hexdigest()
     lsb = subprocess.run(["lsb_release", "-d"], capture_output=True, text=True).stdout
     assert sw["userspace_name"] == lsb.split(":", 1)[1].strip()
-    assert fp["boot_id"] == open("/proc/sys/kernel/random/boot_id").read().strip()
+    assert fp["boot_id"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 
 
 def test_table_lists_hw_and_sw(loopback_sut):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
 from fastpath.records import ErrorCode
 from fastpath.session import run_session
-from tests.integration.sut import TEST_IMAGE, bench, plan_for
+from tests.integration.sut import bench, plan_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +43,7 @@ def test_sysbench_session_copies_image_ingests_and_reports_progress(
     out = run_session(plan, plan["swprofiles"][0], 1, tmp_path / "run", f"sqlite:///{db}",
                       on_progress=progress.append, on_item_done=done.append)
 
-    boot_id = open("/proc/sys/kernel/random/boot_id").read().strip()
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     assert out.boot_id == boot_id
     assert "fastpath/sysbench:1.0" in out.copied_images  # not on the SUT: copied
     assert loopback_sut.has_image(0, "fastpath/sysbench:1.0")
