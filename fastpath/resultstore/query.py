@@ -9,6 +9,7 @@ not grow with the number of results.
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -259,7 +260,7 @@ class Moments:
 
 
 _EPS = 2.220446049250313e-16
-_MAX_REL_ERROR = 1e-10  # accepted relative error bound of a database-computed variance
+_MAX_REL_ERROR = 1e-9  # accepted relative error of a database-computed variance
 
 
 def _ids(values: Iterable[int]) -> str:
@@ -269,71 +270,58 @@ def _ids(values: Iterable[int]) -> str:
 
 def moments(conn: Connection, sut_ids: Iterable[int], swprofile_ids: Iterable[int],
             resultclasses_: Iterable[ResultClassDesc]) -> Iterator[Moments]:
-    """Per-group moments computed by the database, one GROUP BY per result class.
+    """Per-group moments computed by the database with one ``GROUP BY``.
 
-    Each group is shifted by one of its own samples (looked up through the result index),
-    which keeps the one-pass sums numerically stable; a group whose error bound still
-    exceeds 1e-10 relative is recomputed exactly from its samples (two-pass, fsum).
-    Memory is bounded by the number of groups, whatever the number of results.
+    The one-pass sums (Σx, Σx²) are exact enough for most data; a group whose estimated
+    relative error of the variance exceeds 1e-9 (low spread relative to the mean, e.g.
+    values ≈ 1e9 differing by 1) gets a second, shifted aggregate over its own rows,
+    centred on the first pass's mean (and, if even that is not enough, an exact two-pass
+    computation from its samples).  Memory is bounded by the number of groups.
     """
     from sqlalchemy import text
 
-    sut_set, swp_set = sorted({int(v) for v in sut_ids}), sorted({int(v) for v in swprofile_ids})
-    if not sut_set or not swp_set:
+    sut_list, swp_list = _ids(sut_ids), _ids(swprofile_ids)
+    rcs = {rc.id: rc for rc in resultclasses_}
+    if not rcs:
         return
-    sut_list, swp_list = _ids(sut_set), _ids(swp_set)
-    # one statement text per request (prepared once, bound per result class)
-    shift_sql = text(
-        "SELECT s.id, p.id, (SELECT r.value FROM result r WHERE r.sut_id = s.id AND "
-        "r.swprofile_id = p.id AND r.resultclass_id = :rc LIMIT 1) "
-        f"FROM sut s CROSS JOIN swprofile p WHERE s.id IN ({sut_list}) "
-        f"AND p.id IN ({swp_list})"
+    rows = conn.execute(text(
+        "SELECT r.sut_id, r.swprofile_id, r.resultclass_id, COUNT(*), MIN(r.value), "
+        "MAX(r.value), SUM(r.value), SUM(r.value * r.value) FROM result r "
+        f"WHERE r.sut_id IN ({sut_list}) AND r.swprofile_id IN ({swp_list}) "
+        f"AND r.resultclass_id IN ({_ids(rcs)}) "
+        "GROUP BY r.sut_id, r.swprofile_id, r.resultclass_id"
+    )).all()
+    shifted = text(
+        "SELECT COUNT(*), SUM(r.value - :k), SUM((r.value - :k) * (r.value - :k)) "
+        "FROM result r WHERE r.sut_id = :s AND r.swprofile_id = :p AND r.resultclass_id = :rc"
     )
-    varying, keys = ("swprofile_id", swp_set) if len(sut_set) == 1 else ("sut_id", sut_set)
-    if len(sut_set) > 1 and len(swp_set) > 1:
-        varying, keys = "id", []  # every group shifted by the first one's sample
-    branches = " ".join(f"WHEN {key} THEN :k{i}" for i, key in enumerate(keys))
-    shift = f"(CASE r.{varying} {branches} ELSE :k END)" if keys else ":k"
-    agg_sql = text(
-        f"SELECT r.sut_id, r.swprofile_id, COUNT(*), MIN(r.value), MAX(r.value), "
-        f"SUM(r.value - {shift}), SUM((r.value - {shift}) * (r.value - {shift})) "
-        f"FROM result r WHERE r.resultclass_id = :rc "
-        f"AND r.sut_id IN ({sut_list}) AND r.swprofile_id IN ({swp_list}) "
-        "GROUP BY r.sut_id, r.swprofile_id"
-    )
-    for rc in resultclasses_:
-        shifts = {(s, p): float(k) for s, p, k in conn.execute(shift_sql, {"rc": rc.id})
-                  if k is not None}
-        if not shifts:
-            continue
-        first = next(iter(shifts.values()))
-        params: dict[str, float | int] = {"rc": rc.id, "k": first}
-        pos = 1 if varying == "swprofile_id" else 0
-        by_key = {key[pos]: k for key, k in shifts.items()}
-        for i, key in enumerate(keys):
-            params[f"k{i}"] = by_key.get(key, first)
-        for sut_id, swp_id, n, lo, hi, s1, s2 in conn.execute(agg_sql, params):
-            k = first if varying == "id" else by_key.get((sut_id, swp_id)[pos], first)
-            m = Moments(int(sut_id), int(swp_id), rc.benchmark_id, rc.id, int(n), float(lo),
-                        float(hi), k, float(s1), float(s2))
+    for sut_id, swp_id, rc_id, n, lo, hi, s1, s2 in rows:
+        rc = rcs[rc_id]
+        m = Moments(int(sut_id), int(swp_id), rc.benchmark_id, rc.id, int(n), float(lo),
+                    float(hi), 0.0, float(s1), float(s2))
+        if _ill_conditioned(m):
+            k = min(max(m.sum_dev / m.count, m.min), m.max)
+            n2, t1, t2 = conn.execute(shifted, {"k": k, "s": m.sut_id, "p": m.swprofile_id,
+                                                "rc": m.resultclass_id}).one()
+            m = Moments(m.sut_id, m.swprofile_id, m.benchmark_id, m.resultclass_id, int(n2),
+                        m.min, m.max, k, float(t1), float(t2))
             if _ill_conditioned(m):
                 m = _exact(conn, m)
-            yield m
+        yield m
 
 
 def _ill_conditioned(m: Moments) -> bool:
+    """Estimated relative error of the variance from shifted one-pass sums too large?"""
     if m.count < 2 or m.min == m.max:
         return False
     d = m.sum_dev / m.count
     m2 = m.sum_sq_dev - m.sum_dev * d
     if not m2 > 0:
         return True
-    return m.count * _EPS * (1.0 + m.count * d * d / m2) > _MAX_REL_ERROR
+    return math.sqrt(m.count) * _EPS * (m.sum_sq_dev / m2) > _MAX_REL_ERROR
 
 
 def _exact(conn: Connection, m: Moments) -> Moments:
-    import math
-
     r = Result.__table__.c
     values = [float(v) for v in conn.execute(
         select(r.value).where(r.sut_id == m.sut_id, r.swprofile_id == m.swprofile_id,

@@ -14,6 +14,8 @@ from fastpath.resultstore.merge import merge
 from tests.integration.mariadb import _free_port
 from tests.integration.test_resultstore_factory import batch, demo_batches, swprofile
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(autouse=True)
 def _home(tmp_path, monkeypatch):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from fastpath.resultstore import ingest, open_store
 from fastpath.resultstore.dump import canonical_text
 from fastpath.resultstore.merge import merge
 from fastpath.resultstore.models import TABLES
 from tests.integration.test_resultstore_factory import batch, demo_batches
+
+pytestmark = pytest.mark.integration
 
 
 def dump(url: str) -> str:
