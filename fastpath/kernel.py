@@ -700,8 +700,8 @@ def restore(node_conn: dict, run_dir: Path, *, powercycle: str | None = None,
     _ensure_reachable(outcome, node_conn, "the restore")
     outcome.raise_for_status(f"restoring the kernels of SUT {sut}")
     after = status(node_conn, run_dir)
-    original = before.original or after.running
-    if after.test_kernels or (after.default_release and after.default_release != original):
+    original = before.original
+    if after.test_kernels or (original and after.default_release != original):
         raise InfraError(f"restore of SUT {sut} incomplete: test kernels {after.test_kernels}, "
                          f"grub default {after.default_release}, expected {original}")
     return after

@@ -379,7 +379,7 @@ _UNNEEDED_MODULE_DIRS = (
     "kernel/drivers/iio", "kernel/drivers/hid", "kernel/drivers/input", "kernel/drivers/usb",
     "kernel/drivers/bluetooth", "kernel/net/bluetooth", "kernel/net/wireless",
     "kernel/net/mac80211", "kernel/sound", "kernel/drivers/net/ethernet",
-    "kernel/drivers/scsi", "kernel/drivers/mtd", "kernel/drivers/nfc", "kernel/drivers/w1",
+    "kernel/drivers/mtd", "kernel/drivers/nfc", "kernel/drivers/w1",
 )
 
 
@@ -408,7 +408,9 @@ def fetch_test_kernels(log=print) -> TestKernels:
     raw_release = f"{abi}-amd64"
     raw_dir = out / f"raw-{raw_release}"
     image = raw_dir / f"vmlinuz-{raw_release}"
-    modules = raw_dir / f"modules-{raw_release}.tar.gz"
+    # the name changes with the trimming rules above, so a cached tarball matches them
+    trim = hashlib.sha256(" ".join(_UNNEEDED_MODULE_DIRS).encode()).hexdigest()[:8]
+    modules = raw_dir / f"modules-{raw_release}-{trim}.tar.gz"
     if not (image.is_file() and modules.is_file()):
         log(f"test-kernels: extracting RAW kernel + modules from {debs['amd64'].name}")
         tmp = Path(tempfile.mkdtemp(dir=out))
@@ -426,6 +428,9 @@ def fetch_test_kernels(log=print) -> TestKernels:
                   f"lib/modules/{raw_release}"], env={**os.environ, "GZIP": "-1"})
             os.replace(str(image) + ".tmp", image)
             os.replace(str(modules) + ".tmp", modules)
+            for stale in raw_dir.glob("modules-*.tar.gz"):
+                if stale != modules:
+                    stale.unlink()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return TestKernels(
