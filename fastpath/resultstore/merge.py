@@ -99,8 +99,13 @@ def _count(conn: Connection, table: Table) -> int:
 
 
 def copy_store(src: Connection, w: Writer, sel: Selection, label: str,
-               fail_after: Callable[[int], None] | None = None) -> tuple[int, int]:
+               fail_after: Callable[[int], None] | None = None,
+               attached: str | None = None) -> tuple[int, int]:
     """Copy the selected content of ``src`` through the destination writer ``w``.
+
+    ``attached`` names the schema under which the same source is ATTACHed to a SQLite
+    destination connection: the result rows are then copied by one ``INSERT ... SELECT``
+    through temporary id-mapping tables instead of passing through Python.
     Returns (results read, errors read)."""
     dst = w.conn
     where = f" in {label}"
@@ -200,7 +205,63 @@ def copy_store(src: Connection, w: Writer, sel: Selection, label: str,
             rc_map[rc["id"]], _ = w.get_or_create(ResultClass.__table__, "key_hash",
                                                   rc["key_hash"], row)
 
-    # results, streamed through the drivers (no per-row ORM/Core processing)
+    if attached is not None:
+        read_results = _copy_results_attached(dst, attached, {
+            "rc": rc_map, "sut": sut_map, "swp": swp_map, "rm": rolemap_map, "role": role_map,
+        })
+        if fail_after is not None:
+            fail_after(read_results)
+    else:
+        read_results = _copy_results_streamed(src, dst, rc_map, sut_map, swp_map,
+                                              rolemap_map, role_map, fail_after)
+
+    e = Error.__table__.c
+    errors = []
+    for row in src.execute(select(Error.__table__).order_by(e.id)):
+        m = row._mapping
+        if (m["sut_id"] in sut_map and m["swprofile_id"] in swp_map
+                and m["benchmark_id"] in bench_map):
+            errors.append({**_without(dict(m)), "sut_id": sut_map[m["sut_id"]],
+                           "swprofile_id": swp_map[m["swprofile_id"]],
+                           "benchmark_id": bench_map[m["benchmark_id"]],
+                           "rolemap_id": rolemap_map[m["rolemap_id"]],
+                           "role_id": role_map[m["role_id"]]})
+    insert_ignore(dst, Error.__table__, errors)
+    return read_results, len(errors)
+
+
+def _copy_results_attached(dst: Connection, schema: str, maps: dict[str, dict[int, int]]
+                           ) -> int:
+    """INSERT ... SELECT from the attached source through temporary mapping tables."""
+    for name, mapping in maps.items():
+        dst.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS fp_map_{name} "
+                            "(src INTEGER PRIMARY KEY, dst INTEGER NOT NULL)")
+        dst.exec_driver_sql(f"DELETE FROM temp.fp_map_{name}")
+        if mapping:
+            dst.exec_driver_sql(f"INSERT INTO temp.fp_map_{name} (src, dst) VALUES (?, ?)",
+                                list(mapping.items()))
+    source = (
+        f"FROM {schema}.result r CROSS JOIN temp.fp_map_rc m1 CROSS JOIN temp.fp_map_sut m2 "
+        "CROSS JOIN temp.fp_map_swp m3 CROSS JOIN temp.fp_map_rm m4 "
+        "CROSS JOIN temp.fp_map_role m5 WHERE m1.src = r.resultclass_id "
+        "AND m2.src = r.sut_id AND m3.src = r.swprofile_id AND m4.src = r.rolemap_id "
+        "AND m5.src = r.role_id"
+    )
+    read = int(dst.exec_driver_sql(f"SELECT COUNT(*) {source}").scalar_one())
+    dst.exec_driver_sql(
+        f"INSERT INTO main.result ({', '.join(_RESULT_COLUMNS)}) "
+        "SELECT r.timestamp, m1.dst, m2.dst, m3.dst, m4.dst, m5.dst, r.session_uuid, r.value "
+        f"{source} ORDER BY r.id ON CONFLICT DO NOTHING"
+    )
+    for name in maps:
+        dst.exec_driver_sql(f"DROP TABLE temp.fp_map_{name}")
+    return read
+
+
+def _copy_results_streamed(src: Connection, dst: Connection, rc_map, sut_map, swp_map,
+                           rolemap_map, role_map,
+                           fail_after: Callable[[int], None] | None) -> int:
+    """Stream result rows through the drivers (no per-row ORM/Core processing)."""
     insert_sql = result_insert_sql(dst.dialect.name)
     to_dest_ts = _timestamp_converter(dst.dialect.name)
     read_results = 0
@@ -227,27 +288,53 @@ def copy_store(src: Connection, w: Writer, sel: Selection, label: str,
         if fail_after is not None:
             fail_after(read_results)
 
-    e = Error.__table__.c
-    errors = []
-    for row in src.execute(select(Error.__table__).order_by(e.id)):
-        m = row._mapping
-        if (m["sut_id"] in sut_map and m["swprofile_id"] in swp_map
-                and m["benchmark_id"] in bench_map):
-            errors.append({**_without(dict(m)), "sut_id": sut_map[m["sut_id"]],
-                           "swprofile_id": swp_map[m["swprofile_id"]],
-                           "benchmark_id": bench_map[m["benchmark_id"]],
-                           "rolemap_id": rolemap_map[m["rolemap_id"]],
-                           "role_id": role_map[m["role_id"]]})
-    insert_ignore(dst, Error.__table__, errors)
-    return read_results, len(errors)
+    return read_results
+
+
+_MAX_ATTACHED = 8  # SQLite allows 10 attached databases by default
+
+
+def _attachable(dest: Store, sources: list[Store], stack: contextlib.ExitStack
+                ) -> dict[str, str]:
+    """alias -> SQLite file for each source that can be ATTACHed to ``dest``."""
+    if dest.engine.dialect.name != "sqlite":
+        return {}
+    out: dict[str, str] = {}
+    for i, src in enumerate(sources[:_MAX_ATTACHED]):
+        if src.kind == "sqlite" and src.url.path is not None:
+            out[f"fp_src{i}"] = str(src.url.path.resolve())
+        elif src.kind == "csv":
+            out[f"fp_src{i}"] = _snapshot_to_file(src, stack)
+    return out
+
+
+def _snapshot_to_file(src: Store, stack: contextlib.ExitStack) -> str:
+    """Copy an in-memory (CSV) store into a temporary SQLite file (SQLite backup API)."""
+    import os
+    import sqlite3
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="fastpath-merge-", suffix=".db")
+    os.close(fd)
+    stack.callback(lambda: os.path.exists(path) and os.unlink(path))
+    with src.connect() as conn:
+        target = sqlite3.connect(path)
+        try:
+            conn.connection.driver_connection.backup(target)
+        finally:
+            target.close()
+    return path
 
 
 def merge(sources: Sequence[str | StoreURL], destination: str | StoreURL, *,
           append: bool = False, selection: Selection | None = None,
+          fast: bool = True,
           _fail_after: Callable[[int], None] | None = None) -> MergeReport:
     """Merge ``sources`` into ``destination`` (created when missing).
 
-    An existing destination is refused unless ``append``.  All or nothing.
+    An existing destination is refused unless ``append``.  All or nothing.  With ``fast``
+    (the default), SQLite and CSV sources merged into a SQLite-based destination are
+    ATTACHed and their results copied by SQL; other combinations stream through Python.
     """
     if not sources:
         raise UserError("no source resultstore given", hint="name at least one SRC")
@@ -270,14 +357,16 @@ def merge(sources: Sequence[str | StoreURL], destination: str | StoreURL, *,
         dest = open_store(dest_url, create=True)
         report.created = dest.created
         try:
-            with dest.transaction() as dconn:
+            attach = _attachable(dest, opened, stack) if fast else {}
+            with dest.transaction(attach=attach) as dconn:
                 before_r = _count(dconn, Result.__table__)
                 before_e = _count(dconn, Error.__table__)
                 writer = Writer(dconn)
-                for src_store in opened:
+                for i, src_store in enumerate(opened):
+                    alias = f"fp_src{i}" if f"fp_src{i}" in attach else None
                     with src_store.connect() as sconn:
                         nr, ne = copy_store(sconn, writer, sel, src_store.url.display,
-                                            _fail_after)
+                                            _fail_after, alias)
                     report.results_read += nr
                     report.errors_read += ne
                 report.results_added = _count(dconn, Result.__table__) - before_r

@@ -62,11 +62,18 @@ class Store:
             yield conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One write transaction: all or nothing."""
+    def transaction(self, attach: dict[str, str] | None = None) -> Iterator[Connection]:
+        """One write transaction: all or nothing.
+
+        ``attach`` (SQLite-based stores only) maps schema names to SQLite files attached
+        to the connection for the duration of the transaction (read by merge).
+        """
         if self.readonly:
             raise UserError(f"resultstore {self.url.display} is open read-only")
         with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection if attach else None
+            for alias, path in (attach or {}).items():
+                raw.execute(f"ATTACH DATABASE ? AS {alias}", (path,))
             trans = conn.begin()
             try:
                 before = self._counts(conn) if self.kind == "csv" else None
@@ -87,6 +94,9 @@ class Store:
             except BaseException:
                 trans.rollback()
                 raise
+            finally:
+                for alias in attach or {}:
+                    raw.execute(f"DETACH DATABASE {alias}")
 
     # ------------------------------------------------------------ writing
     def ingest(self, batch: Batch) -> None:

@@ -119,3 +119,43 @@ def test_merge_cli(tmp_path, src, capsys):
     err = capsys.readouterr().err
     assert "no swprofile matches 'nothing*'" in err and "baseline" in err
     assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize("src_kind", ["csv", "sqlite"])
+def test_attached_and_streamed_copies_agree(tmp_path, src, src_kind):
+    source = src
+    if src_kind == "sqlite":
+        source = f"sqlite:///{tmp_path / 'src.db'}"
+        merge([src], source)
+    dumps = []
+    for fast in (True, False):
+        dest = f"sqlite:///{tmp_path / f'd-{fast}.db'}"
+        ingest(dest, [batch(swp=swprofile("pre-existing"), values={("x", "s", "bigger"): [1.0]})])
+        rep = merge([source], dest, append=True, fast=fast,
+                    selection=Selection(swprofiles=["baseline", "no-*"]))
+        assert (rep.results_read, rep.results_added, rep.errors_added) == (48, 48, 2)
+        again = merge([source], dest, append=True, fast=fast)
+        assert (again.results_read, again.results_added) == (72, 24)
+        dumps.append(dump(dest))
+    assert dumps[0] == dumps[1]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_failure_in_either_copy_path_rolls_back(tmp_path, src, fast, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    dest_path = tmp_path / "keep.db"
+    dest = f"sqlite:///{dest_path}"
+    ingest(dest, [batch(swp=swprofile("old"), values={("x", "s", "bigger"): [1.0, 2.0]})])
+    before = dest_path.read_bytes()
+
+    def boom(done):
+        raise RuntimeError("injected failure")
+
+    with pytest.raises(RuntimeError):
+        merge([src], dest, append=True, fast=fast, _fail_after=boom)
+    assert dest_path.read_bytes() == before
+    assert list(scratch.iterdir()) == []  # the CSV snapshot file is gone too
