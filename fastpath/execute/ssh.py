@@ -137,14 +137,14 @@ while time.time() < deadline:
         out.write(b"\n")
         out.flush()
         beat = time.time()
-    time.sleep(0.1)
+    time.sleep(0.2)
 """
 
 
 class RemoteTail:
     """Follow a (maybe not yet existing) file on the target; ``on_line`` gets each new line.
 
-    Lines arrive within ~0.1 s.  The remote follower ends by itself (see ``_FOLLOW``).
+    Lines arrive within ~0.2 s.  The remote follower ends by itself (see ``_FOLLOW``).
     """
 
     def __init__(self, target: SshTarget, path: str, on_line: Callable[[str], None],

@@ -81,13 +81,14 @@ def _finish(proc, name, started, share, timeout):
     rc = proc.wait()
     seconds = time.monotonic() - started
     state = {}
-    insp = subprocess.run(["docker", "inspect", "--format", "{{json .State}}", name],
-                          capture_output=True, text=True)
-    if insp.returncode == 0:
-        try:
-            state = json.loads(insp.stdout)
-        except ValueError:
-            state = {}
+    if rc != 0:  # why did it fail? (OOM kill, still running after a timeout...)
+        insp = subprocess.run(["docker", "inspect", "--format", "{{json .State}}", name],
+                              capture_output=True, text=True)
+        if insp.returncode == 0:
+            try:
+                state = json.loads(insp.stdout)
+            except ValueError:
+                state = {}
     subprocess.run(["docker", "rm", "-f", name], capture_output=True)
     oom = bool(state.get("OOMKilled"))
     timed_out = rc in (124, 137) and seconds >= timeout and not oom
@@ -106,7 +107,6 @@ def _finish(proc, name, started, share, timeout):
         "run_rc": rc,
         "oom_killed": oom,
         "timed_out": bool(timed_out),
-        "created": bool(state),
         "seconds": round(seconds, 3),
         "results_csv": os.path.exists(os.path.join(share, "results.csv")),
         "docker_log_tail": tail if rc != 0 else "",
