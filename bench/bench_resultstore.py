@@ -200,6 +200,7 @@ def main() -> None:
     ap.add_argument("--no-mysql", action="store_true")
     ap.add_argument("--workdir", help="keep the generated stores here")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=["show", "merge"], help="run one group of measurements")
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="fp-bench-"))
@@ -225,7 +226,7 @@ def main() -> None:
 
     stores = {"sqlite": src}
     server_proc = None
-    if not args.no_mysql:
+    if not args.no_mysql and args.only != "merge":
         mysql = args.mysql_url
         if mysql is None:
             from tests.integration import mariadb
@@ -242,43 +243,53 @@ def main() -> None:
         print(f"merge SQLite -> MySQL: {time.perf_counter() - start:.1f} s")
         stores["mysql"] = mysql
     try:
-        print("\n## result show, 5 swprofiles compared on one SUT "
-              f"({n // SUTS:,} results)")
-        for kind, url in stores.items():
-            floor = best("show-floor", url, repeat=args.repeat)
-            got = best("show", url, repeat=args.repeat)
-            base = measure("open", url)
-            print(f"{kind:6s} show {got['seconds']:.3f} s | floor GROUP BY "
-                  f"{floor['seconds']:.3f} s | ratio {got['seconds'] / floor['seconds']:.2f}x "
-                  f"(goal <= 1.5x, < 3 s) | + scipy import {got['scipy_import_s']:.2f} s once "
-                  f"| peak RSS +{got['rss_delta_mib']:.0f} MiB "
-                  f"(open only +{base['rss_delta_mib']:.0f} MiB)")
-
-        print(f"\n## result merge into a new SQLite store ({n:,} results)")
-        dest_db = work / "dest.db"
-        floor_db = work / "floor.db"
-
-        def clean():
-            for p in (dest_db, floor_db):
-                p.unlink(missing_ok=True)
-
-        floor = best("merge-floor", str(src_db), str(floor_db), repeat=args.repeat,
-                     prepare=clean)
-        floor_rate = floor["results"] / floor["seconds"]
-        print(f"floor INSERT ... SELECT: {floor['seconds']:.2f} s = {floor_rate:,.0f} results/s")
-        for label, source in (("SQLite -> SQLite", src), ("CSV -> SQLite", str(csv_dir))):
-            got = best("merge", source, f"sqlite:///{dest_db}", repeat=args.repeat,
-                       prepare=clean)
-            rate = got["results"] / got["seconds"]
-            print(f"{label}: {got['seconds']:.2f} s = {rate:,.0f} results/s | "
-                  f"{floor_rate / rate:.2f}x the floor's time | goal >= 300,000/s | "
-                  f"peak RSS +{got['rss_delta_mib']:.0f} MiB")
-        clean()
+        if args.only != "merge":
+            show_section(stores, n, args.repeat)
+        if args.only != "show":
+            merge_section(work, src, src_db, csv_dir, n, args.repeat)
     finally:
         if server_proc is not None:
             from tests.integration import mariadb
 
             mariadb._stop(server_proc)
+
+
+def show_section(stores: dict[str, str], n: int, repeat: int) -> None:
+    print("\n## result show, 5 swprofiles compared on one SUT "
+          f"({n // SUTS:,} results)")
+    for kind, url in stores.items():
+        floor = best("show-floor", url, repeat=repeat)
+        got = best("show", url, repeat=repeat)
+        base = measure("open", url)
+        print(f"{kind:6s} show {got['seconds']:.3f} s | floor GROUP BY "
+              f"{floor['seconds']:.3f} s | ratio {got['seconds'] / floor['seconds']:.2f}x "
+              f"(goal <= 1.5x, < 3 s) | + scipy import {got['scipy_import_s']:.2f} s once "
+              f"| peak RSS +{got['rss_delta_mib']:.0f} MiB "
+              f"(open only +{base['rss_delta_mib']:.0f} MiB)")
+
+
+def merge_section(work: Path, src: str, src_db: Path, csv_dir: Path, n: int,
+                  repeat: int) -> None:
+    print(f"\n## result merge into a new SQLite store ({n:,} results)")
+    dest_db = work / "dest.db"
+    floor_db = work / "floor.db"
+
+    def clean():
+        for p in (dest_db, floor_db):
+            p.unlink(missing_ok=True)
+
+    floor = best("merge-floor", str(src_db), str(floor_db), repeat=repeat,
+                 prepare=clean)
+    floor_rate = floor["results"] / floor["seconds"]
+    print(f"floor INSERT ... SELECT: {floor['seconds']:.2f} s = {floor_rate:,.0f} results/s")
+    for label, source in (("SQLite -> SQLite", src), ("CSV -> SQLite", str(csv_dir))):
+        got = best("merge", source, f"sqlite:///{dest_db}", repeat=repeat,
+                   prepare=clean)
+        rate = got["results"] / got["seconds"]
+        print(f"{label}: {got['seconds']:.2f} s = {rate:,.0f} results/s | "
+              f"{floor_rate / rate:.2f}x the floor's time | goal >= 300,000/s | "
+              f"peak RSS +{got['rss_delta_mib']:.0f} MiB")
+    clean()
 
 
 if __name__ == "__main__":

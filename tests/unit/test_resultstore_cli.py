@@ -256,3 +256,14 @@ def test_list_objects(home, capsys):
     assert rows[0]["name"] == "kernbench" and rows[0]["params"] == "iterations=3\nver=1.10"
     code, _, err = run(capsys, "list", url, "--object", "kernel")
     assert code == 2 and "'kernel' is not one of" in err
+
+
+@pytest.mark.parametrize("url", ["postgres://fp:topsecret@db/results", "sqlite://rel.db",
+                                 "ftp://fp:topsecret@host/x"])
+def test_bad_url_on_the_command_line(home, capsys, url):
+    for args in (["list", url, "--object", "sut"], ["show", url], ["merge", url, "out"]):
+        code, out, err = run(capsys, *args)
+        assert code == 2 and out == ""
+        assert "invalid resultstore URL" in err and "accepted forms" in err
+        assert "topsecret" not in err and err.count("\n") == 1
+    assert not (home / "out").exists()
