@@ -34,6 +34,8 @@ class Store:
         self.engine = engine
         self.readonly = readonly
         self.created = created  # this open created the store
+        self.dir_existed = True  # CSV: the directory existed before this open
+        self.made_database = False  # MySQL: this open created the database
         self._closed = False
 
     # ------------------------------------------------------------ basics
@@ -191,7 +193,7 @@ def _open_csv(url: StoreURL, create: bool, readonly: bool) -> Store:
         engine.dispose()
         raise
     store = Store(url, engine, readonly, created=not exists)
-    store.dir_existed = dir_existed  # type: ignore[attr-defined]
+    store.dir_existed = dir_existed
     return store
 
 
@@ -285,7 +287,7 @@ def _open_mysql(url: StoreURL, create: bool, readonly: bool) -> Store:
             sqlstore.drop_mysql_database(url)
         raise
     store = Store(url, engine, readonly, created=created)
-    store.made_database = made_database  # type: ignore[attr-defined]
+    store.made_database = made_database
     return store
 
 
@@ -325,7 +327,7 @@ def destroy(store: Store) -> None:
     store.close()
     url = store.url
     if url.kind == "csv" and url.path is not None:
-        if getattr(store, "dir_existed", False):
+        if store.dir_existed:
             for table in TABLES:
                 csvstore.file_for(url.path, table).unlink(missing_ok=True)
         else:
@@ -333,7 +335,7 @@ def destroy(store: Store) -> None:
     elif url.kind == "sqlite" and url.path is not None:
         Path(url.path).unlink(missing_ok=True)
     elif url.kind == "mysql":
-        if getattr(store, "made_database", False):
+        if store.made_database:
             sqlstore.drop_mysql_database(url)
         else:
             engine = sqlstore.mysql_engine(url, readonly=False)
