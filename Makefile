@@ -23,7 +23,8 @@ images: setup
 	./scripts/build-images.sh
 
 demo: setup
-	$(VENV)/bin/fastpath plan show docs/examples/demo.yaml
+	./scripts/build-images.sh sysbench
+	$(VENV)/bin/python -m fastpath.testsut.demo --workdir var/demo
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
