@@ -17,6 +17,7 @@ import csv
 import io
 import math
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -82,25 +83,44 @@ def write_csv(fh, table: Table, rows: Iterable) -> None:
     writer.writerows(fmt(r) for r in rows)
 
 
-def _iter_table(conn: Connection, table: Table) -> Iterator:
+def _iter_table(conn: Connection, table: Table, after_id: int | None = None) -> Iterator:
     order = table.c.id if "id" in table.c else table.c.key
-    result = conn.execution_options(yield_per=_BATCH).execute(select(table).order_by(order))
+    stmt = select(table).order_by(order)
+    if after_id is not None:
+        stmt = stmt.where(table.c.id > after_id)
+    result = conn.execution_options(yield_per=_BATCH).execute(stmt)
     for part in result.partitions():
         yield from part
 
 
-def dump_tables(directory: Path, conn: Connection, tables: list[Table]) -> None:
-    """Write ``tables`` (dependency order) to ``directory`` atomically per file."""
+def dump_tables(directory: Path, conn: Connection, tables: list[Table],
+                appends: dict[str, int] | None = None) -> None:
+    """Write ``tables`` (dependency order) to ``directory``, atomically per file.
+
+    ``appends`` maps a table name to the largest id already in its file: when that file
+    looks like fastpath wrote it (expected header, ends with a line break), it is copied and
+    only the newer rows are appended to the copy, instead of formatting every row again.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    appends = appends or {}
     temps: list[tuple[Path, Path]] = []
     try:
         for table in tables:
             final = file_for(directory, table)
             tmp = directory / f".{table.name}.csv.tmp-{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                write_csv(fh, table, _iter_table(conn, table))
-                fh.flush()
-                os.fsync(fh.fileno())
+            after = appends.get(table.name)
+            if after is not None and _appendable(final, table):
+                shutil.copyfile(final, tmp)
+                with open(tmp, "a", encoding="utf-8", newline="") as fh:
+                    writer = csv.writer(fh, lineterminator="\r\n")
+                    writer.writerows(map(row_formatter(table), _iter_table(conn, table, after)))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            else:
+                with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                    write_csv(fh, table, _iter_table(conn, table))
+                    fh.flush()
+                    os.fsync(fh.fileno())
             temps.append((tmp, final))
         for tmp, final in temps:
             os.replace(tmp, final)
@@ -112,6 +132,18 @@ def dump_tables(directory: Path, conn: Connection, tables: list[Table]) -> None:
     finally:
         for tmp, _final in temps:
             tmp.unlink(missing_ok=True)
+
+
+def _appendable(path: Path, table: Table) -> bool:
+    header = (",".join(c.name for c in table.columns) + "\r\n").encode()
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(header)) != header:
+                return False
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
+    except OSError:
+        return False
 
 
 def table_text(conn: Connection, table: Table, rows: Iterable | None = None) -> str:

@@ -133,8 +133,9 @@ class Store:
         changed = [t for t in DATA_TABLES if after[t.name] != before[t.name]]
         missing = [t for t in TABLES if not csvstore.file_for(self.url.path, t).exists()]
         tables = [t for t in TABLES if t in changed or t in missing]
+        appends = {t.name: before[t.name][1] or 0 for t in changed}
         if tables:
-            csvstore.dump_tables(self.url.path, conn, tables)
+            csvstore.dump_tables(self.url.path, conn, tables, appends)
 
 
 # ---------------------------------------------------------------- opening

@@ -120,3 +120,30 @@ def test_only_changed_tables_are_rewritten(store_dir):
     after = {p.name: os.stat(p).st_ino for p in store_dir.iterdir()}
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"result.csv"}
+
+
+def test_appending_ingest_equals_a_full_rewrite(tmp_path):
+    from fastpath.resultstore import csvstore
+    from fastpath.resultstore.models import TABLES as ALL
+
+    d = tmp_path / "inc"
+    for b in demo_batches():  # one transaction per batch: files grow by appends
+        ingest(str(d), [b])
+    full = tmp_path / "full"
+    with open_store(str(d), readonly=True) as store, store.connect() as conn:
+        csvstore.dump_tables(full, conn, list(ALL))
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == {
+        p.name: p.read_bytes() for p in full.iterdir()}
+
+
+def test_hand_edited_file_is_rewritten_not_appended(store_dir):
+    path = store_dir / "result.csv"
+    with open(path, "rb") as fh:
+        data = fh.read()
+    with open(path, "wb") as fh:
+        fh.write(data.rstrip(b"\r\n"))  # no final line break
+    ingest(str(store_dir), [batch(values={("elapsed", "seconds", "smaller"): [7.0]},
+                                  session="again")])
+    with open(path, "rb") as fh:
+        new = fh.read()
+    assert new.startswith(data) and new.endswith(b",again,7.0\r\n")
