@@ -147,7 +147,9 @@ printf '[Match]\nName=eth* en*\n\n[Network]\nDHCP=ipv4\n' \
   >"$MNT/etc/systemd/network/10-fastpath.network"
 chroot "$MNT" systemctl enable systemd-networkd.service ssh.service >/dev/null 2>&1
 for u in $MASKED; do chroot "$MNT" systemctl mask "$u" >/dev/null 2>&1; done
-printf 'UseDNS no\nGSSAPIAuthentication no\nPasswordAuthentication no\n' \
+# Key-only logins without PAM: no logind session, user manager or motd scripts per login,
+# which under TCG cut a new SSH login from ~3 s to ~1 s.
+printf 'UseDNS no\nGSSAPIAuthentication no\nPasswordAuthentication no\nUsePAM no\n' \
   >"$MNT/etc/ssh/sshd_config.d/fastpath.conf"
 chroot "$MNT" groupadd -f docker
 chroot "$MNT" groupadd "$GUEST_USER"
