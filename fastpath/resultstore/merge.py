@@ -86,6 +86,27 @@ def _timestamp_converter(dialect: str) -> Callable[[Any], Any]:
     return convert
 
 
+_MYSQL_ROWS_PER_STATEMENT = 5_000
+
+
+def _mysql_insert_literal(rows: list[tuple]) -> str:
+    """One multi-row INSERT with escaped literals: PyMySQL's per-value escaping dominates a
+    large merge otherwise.  Strings go through PyMySQL's own ``escape_string``."""
+    import math
+
+    from pymysql.converters import escape_string
+
+    parts = []
+    for ts, rc, sut, swp, rm, role, sess, value in rows:
+        if not math.isfinite(value):
+            raise UserError(f"a source result has the non-finite value {value!r}",
+                            hint="the source store is damaged")
+        parts.append(f"('{escape_string(ts)}',{int(rc)},{int(sut)},{int(swp)},{int(rm)},"
+                     f"{int(role)},'{escape_string(sess)}',{float(value)!r})")
+    return (f"INSERT INTO result ({', '.join(_RESULT_COLUMNS)}) VALUES {','.join(parts)} "
+            "ON DUPLICATE KEY UPDATE id = id")
+
+
 def _rows(conn: Connection, table: Table) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(select(table).order_by(table.c.id))]
 
@@ -264,6 +285,7 @@ def _copy_results_streamed(src: Connection, dst: Connection, rc_map, sut_map, sw
     """Stream result rows through the drivers (no per-row ORM/Core processing)."""
     insert_sql = result_insert_sql(dst.dialect.name)
     to_dest_ts = _timestamp_converter(dst.dialect.name)
+    mysql = dst.dialect.name in ("mysql", "mariadb")
     read_results = 0
     cursor = src.exec_driver_sql(
         "SELECT timestamp, resultclass_id, sut_id, swprofile_id, rolemap_id, role_id, "
@@ -283,7 +305,13 @@ def _copy_results_streamed(src: Connection, dst: Connection, rc_map, sut_map, sw
             chunk.append((to_dest_ts(ts), rc_new, sut_new, swp_new, rolemap_map[rm_id],
                           role_map[role_id], sess, value))
         read_results += len(chunk)
-        if chunk:
+        if chunk and mysql:
+            # the raw cursor with no arguments: PyMySQL applies no %-formatting then
+            with contextlib.closing(dst.connection.driver_connection.cursor()) as cur:
+                for start in range(0, len(chunk), _MYSQL_ROWS_PER_STATEMENT):
+                    cur.execute(_mysql_insert_literal(
+                        chunk[start:start + _MYSQL_ROWS_PER_STATEMENT]))
+        elif chunk:
             dst.exec_driver_sql(insert_sql, chunk)
         if fail_after is not None:
             fail_after(read_results)

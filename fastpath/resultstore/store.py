@@ -83,9 +83,9 @@ class Store:
                 if self.kind == "csv":
                     self._write_back(conn, before)
                 trans.commit()
-            except DBAPIError as exc:
+            except Exception as exc:
                 trans.rollback()
-                code = sqlstore.mysql_error_code(exc) if self.kind == "mysql" else None
+                code = sqlstore.mysql_error_code(exc) if self._driver_error(exc) else None
                 if code in _NO_WRITE_ACCESS:
                     raise UserError(
                         f"resultstore {self.url.display}: this user may not write to it "
@@ -99,6 +99,15 @@ class Store:
             finally:
                 for alias in attach or {}:
                     raw.execute(f"DETACH DATABASE {alias}")
+
+    def _driver_error(self, exc: BaseException) -> bool:
+        if self.kind != "mysql":
+            return False
+        if isinstance(exc, DBAPIError):
+            return True
+        import pymysql
+
+        return isinstance(exc, pymysql.err.MySQLError)
 
     # ------------------------------------------------------------ writing
     def ingest(self, batch: Batch) -> None:

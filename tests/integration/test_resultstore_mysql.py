@@ -157,3 +157,15 @@ def test_mysql_to_mysql_and_self_merge(mariadb_server, mysql_db, capsys):
         assert code == 2 and "into itself" in err
     finally:
         mariadb_server.drop_database(f"{mysql_db}_b")
+
+
+def test_awkward_strings_survive_a_merge_into_mysql(mariadb_server, mysql_db, tmp_path):
+    src = f"sqlite:///{tmp_path / 's.db'}"
+    nasty = "s'1\\\";%s%%--\u2603"
+    ingest(src, [batch(values={("x", "s", "bigger"): [1.5, 2.5]}, session=nasty)])
+    url = mariadb_server.url(mysql_db)
+    assert merge([src], url, append=True).results_added == 2
+    with open_store(url, readonly=True) as store, store.connect() as conn:
+        assert conn.exec_driver_sql("select distinct session_uuid from result").scalar_one() == (
+            nasty)
+    assert dump(url) == dump(src)
