@@ -108,31 +108,38 @@ def close_master(target: SshTarget) -> None:
         )
 
 
-# Runs on the remote side: follow a file, print complete lines as they appear; stop at a
-# line containing '"done": true', at the deadline, or when the reader went away (a
+# Runs on the remote side: follow files (which may not exist yet) and print each complete
+# line as "<file index> <line>"; a file is finished at a line containing '"done": true'.
+# Stops when every file is finished, at the deadline, or when the reader went away (a
 # heartbeat newline every 2 s makes a closed channel visible), so nothing lingers.
 _FOLLOW = r"""
-import os, sys, time
-path, deadline = sys.argv[1], time.time() + float(sys.argv[2])
-pos, buf, beat = 0, b"", time.time()
-out = sys.stdout.buffer
-while time.time() < deadline:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(pos)
-            chunk = fh.read()
-    except OSError:
-        chunk = b""
-    if chunk:
-        pos += len(chunk)
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
+import sys, time
+deadline, paths = time.time() + float(sys.argv[1]), sys.argv[2:]
+pos, buf, done = [0] * len(paths), [b""] * len(paths), set()
+out, beat = sys.stdout.buffer, time.time()
+while time.time() < deadline and len(done) < len(paths):
+    wrote = False
+    for i, path in enumerate(paths):
+        if i in done:
+            continue
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(pos[i])
+                chunk = fh.read()
+        except OSError:
+            continue
+        if not chunk:
+            continue
+        pos[i] += len(chunk)
+        *lines, buf[i] = (buf[i] + chunk).split(b"\n")
         for line in lines:
-            out.write(line + b"\n")
+            out.write(b"%d %s\n" % (i, line))
+            wrote = True
             if b'"done": true' in line:
-                out.flush()
-                sys.exit(0)
+                done.add(i)
+    if wrote:
         out.flush()
+        beat = time.time()
     elif time.time() - beat > 2:
         out.write(b"\n")
         out.flush()
@@ -142,19 +149,20 @@ while time.time() < deadline:
 
 
 class RemoteTail:
-    """Follow a (maybe not yet existing) file on the target; ``on_line`` gets each new line.
+    """Follow (maybe not yet existing) files on the target, live (~0.2 s latency).
 
-    Lines arrive within ~0.2 s.  The remote follower ends by itself (see ``_FOLLOW``).
+    ``on_line(index, line)`` gets each new line of ``paths[index]``, from a thread.  The
+    remote follower ends by itself (see ``_FOLLOW``); :meth:`stop` ends it early.
     """
 
-    def __init__(self, target: SshTarget, path: str, on_line: Callable[[str], None],
-                 *, max_seconds: float = 86400):
+    def __init__(self, target: SshTarget, paths: list[str],
+                 on_line: Callable[[int, str], None], *, max_seconds: float = 86400):
         self._target = target
         self._on_line = on_line
         script = shlex.quote(_FOLLOW)
+        args = " ".join(shlex.quote(p) for p in paths)
         self._proc = subprocess.Popen(
-            [*ssh_base(target),
-             f"exec python3 -c {script} {shlex.quote(path)} {int(max_seconds)}"],
+            [*ssh_base(target), f"exec python3 -c {script} {int(max_seconds)} {args}"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
             text=True, bufsize=1,
         )
@@ -164,11 +172,11 @@ class RemoteTail:
     def _pump(self) -> None:
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
-            line = line.strip()
-            if line:
+            index, _, text = line.strip().partition(" ")
+            if index.isdigit() and text:
                 # a progress callback must never kill the tail
                 with contextlib.suppress(Exception):
-                    self._on_line(line)
+                    self._on_line(int(index), text)
 
     def stop(self, grace: float = 0.5) -> None:
         # Give the last lines a moment to arrive, then end the remote tail.

@@ -51,8 +51,8 @@ def test_iperf3_client_server_across_two_nodes(loopback_sut2, controller_docker,
     assert [n["index"] for n in docs["client"]["nodes"]] == [0, 1]
     assert {n["address"] for n in docs["client"]["nodes"]} == {"127.0.0.1"}
     # lockstep: one module task per iteration on both nodes
-    commands = (tmp_path / "run" / "commands.sh").read_text()
-    assert "--limit node0,node1" in commands
+    stdout = next((tmp_path / "run" / "artifacts" / "ansible").glob("*/stdout")).read_text()
+    assert stdout.count("Run on every node the iteration") == 3
 
 
 def test_roles_on_one_node_of_two_run_there_only(loopback_sut2, tmp_path):
@@ -61,4 +61,5 @@ def test_roles_on_one_node_of_two_run_there_only(loopback_sut2, tmp_path):
     out = run_session(plan, plan["swprofiles"][0], 1, tmp_path / "run",
                       f"sqlite:///{tmp_path / 'r.db'}")
     assert out.errors == 0 and out.results == 2 * 2 * 2  # 2 repeats x 2 roles x 2 classes
-    assert "--limit node1" in (tmp_path / "run" / "commands.sh").read_text()
+    fetched = tmp_path / "run" / "artifacts" / "results" / "base-s1" / "b0-fptest-pair"
+    assert sorted(p.name for p in fetched.glob("*.tar.gz")) == ["node1.tar.gz"]

@@ -107,9 +107,9 @@ def test_commands_sh_reruns_a_step(loopback_sut, tmp_path):
                 f"sqlite:///{tmp_path / 'r.db'}")
     lines = [ln for ln in (tmp_path / "run" / "commands.sh").read_text().splitlines()
              if ln.startswith("ANSIBLE_CONFIG=")]
-    assert len(lines) == 2 and "session_setup.yml" in lines[0]
+    assert len(lines) == 1 and "session.yml" in lines[0]
     bindir = Path(sys.executable).parent
-    r = subprocess.run(lines[1], shell=True, capture_output=True, text=True, timeout=600,
+    r = subprocess.run(lines[0], shell=True, capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}"), cwd="/")
     assert r.returncode == 0, r.stdout[-2000:]
     assert "Run all iterations in one task" in r.stdout
