@@ -33,6 +33,15 @@ SUTS, PROFILES, BENCHMARKS, CLASSES = 2, 5, 20, 10
 
 
 def rss_mib() -> float:
+    """Peak RSS of this process image (VmHWM: unlike ru_maxrss it is not inherited from
+    the parent across fork + exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
