@@ -197,7 +197,9 @@ class PlanExecutor:
                 return
             outcome = sessmod.run_session(
                 self.plan, profile, s, self.run_dir, self.store_url,
-                on_item_done=self._mark, skip=set(self.state.done),
+                on_progress=lambda _p: self.on_progress(1),  # live, once per run
+                on_item_done=self.rundir.mark_done,  # once its results are stored
+                skip=set(self.state.done),
                 plan_dir=self.plan_path.resolve().parent)
             self.summary.results += outcome.results
             self.summary.errors += outcome.errors
