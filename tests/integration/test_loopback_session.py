@@ -138,3 +138,13 @@ def test_sessions_filter_benchmarks(loopback_sut, tmp_path):
     out = run_session(plan, plan["swprofiles"][0], 2, tmp_path / "run",
                       f"sqlite:///{tmp_path / 'r.db'}")
     assert out.done == ["base/2/1/r1"]
+
+
+def test_prepare_fingerprints_every_node(loopback_sut2, tmp_path):
+    from fastpath.session import prepare
+
+    plan = plan_for(loopback_sut2, [])
+    outcome, fps = prepare(plan, plan["swprofiles"][0], tmp_path, images=[], label="p")
+    assert outcome.ok and len(fps) == 2
+    assert fps[0]["boot_id"] == fps[1]["boot_id"]  # both loopback nodes are this machine
+    assert (tmp_path / "artifacts" / "fingerprints" / "p" / "node1.json").is_file()

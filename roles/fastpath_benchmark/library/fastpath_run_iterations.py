@@ -208,6 +208,12 @@ def main():
                 _sudo_rm(path)
     os.makedirs(workdir, exist_ok=True)
     progress = os.path.join(workdir, "progress.jsonl")
+    # Containers left over from an interrupted run with the same names: one call, not one
+    # per iteration (every container is removed right after it ends).
+    stale = subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{p['name_prefix']}-i"],
+                           capture_output=True, text=True).stdout.split()
+    if stale:
+        subprocess.run(["docker", "rm", "-f", *stale], capture_output=True)
     records = []
     for it in p["iterations"]:
         running = []
@@ -224,7 +230,6 @@ def main():
             with open(os.path.join(share, "benchmark.yaml"), "w", encoding="utf-8") as fh:
                 fh.write(str(c["benchmark_yaml"]))
             name = f"{p['name_prefix']}-i{it}-{role}"[:120]
-            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
             running.append((role, idir, share, name, time.monotonic(),
                             _start(share, name, p["image"], p["timeout"], p["kill_after"],
                                    p["docker_args"])))
