@@ -69,6 +69,7 @@ BOOT_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 RELEASE_RE = re.compile(r"^[A-Za-z0-9._+~-]+$")
 BANNER_POLL_S = 0.5
 POWERCYCLE_CMD_TIMEOUT_S = 300
+RECOVERY_TIMEOUT_S = 900  # wait for the default kernel after a power-cycle
 
 
 # ---------------------------------------------------------------------------------------
@@ -507,11 +508,14 @@ def _rearm(node_conn: dict, expected: DeployedKernel, swprofile: dict, run_dir: 
 
 
 def reboot(node_conn: dict, run_dir: Path, *, powercycle: str | None = None,
-           timeout_s: float = 900, what: str = "") -> tuple[BootResult, bool]:
+           timeout_s: float = 900, what: str = "",
+           recovery_timeout_s: float = RECOVERY_TIMEOUT_S) -> tuple[BootResult, bool]:
     """Reboot the node and wait for a new boot; power-cycle once if it does not come back.
 
-    Returns the boot and whether a power-cycle was needed.  Raises :class:`InfraError`
-    when the SUT is not back (and cannot be power-cycled).
+    ``timeout_s`` bounds the wait for the reboot; after a power-cycle the (default) kernel
+    gets ``max(timeout_s, recovery_timeout_s)``.  Returns the boot and whether a
+    power-cycle was needed.  Raises :class:`InfraError` when the SUT is not back (and
+    cannot be power-cycled).
     """
     run_dir = Path(run_dir)
     target = _target(node_conn, run_dir)
@@ -538,10 +542,11 @@ def reboot(node_conn: dict, run_dir: Path, *, powercycle: str | None = None,
         fssh.close_master(target)
         _run_powercycle(powercycle, sut)
         powercycled = True
-        got = _wait_new_boot(target, before[0], timeout_s)
+        recovery = max(timeout_s, recovery_timeout_s)
+        got = _wait_new_boot(target, before[0], recovery)
         if got is None:
             raise InfraError(
-                f"SUT {sut} did not come back within {timeout_s:.0f}s even after a "
+                f"SUT {sut} did not come back within {recovery:.0f}s even after a "
                 f"power-cycle ({what or 'reboot'})", hint="check the SUT's console")
     (boot_id, release, cmdline), ready_at = got
     result = BootResult(boot_id_before=before[0], boot_id=boot_id, release=release,
@@ -560,7 +565,8 @@ def cmdline_missing(requested: list[str] | tuple[str, ...], proc_cmdline: str) -
 
 def reboot_and_verify(node_conn: dict, expected: DeployedKernel, swprofile: dict,
                       run_dir: Path, *, powercycle: str | None = None,
-                      timeout_s: float = 900) -> BootResult:
+                      timeout_s: float = 900,
+                      recovery_timeout_s: float = RECOVERY_TIMEOUT_S) -> BootResult:
     """Reboot into the deployed kernel (once) and verify kernel release and cmdline.
 
     Re-arms the one-shot boot and the sysctl persistence first when an earlier session
@@ -577,7 +583,8 @@ def reboot_and_verify(node_conn: dict, expected: DeployedKernel, swprofile: dict
         _rearm(node_conn, expected, swprofile, run_dir)
         rearmed = True
     result, powercycled = reboot(node_conn, run_dir, powercycle=powercycle,
-                                 timeout_s=timeout_s, what=f"kernel {expected.release}")
+                                 timeout_s=timeout_s, what=f"kernel {expected.release}",
+                                 recovery_timeout_s=recovery_timeout_s)
     if rearmed:
         result = BootResult(**{**asdict(result), "rearmed": True})
     if result.release != expected.release:

@@ -442,10 +442,31 @@ def fetch_test_kernels(log=print) -> TestKernels:
     )
 
 
-def truncated_kernel(src: str | Path, dest: str | Path, keep_bytes: int = 2 * 1024 * 1024) -> Path:
-    """Write the first ``keep_bytes`` of a kernel image: a kernel that cannot boot."""
+def truncated_kernel(src: str | Path, dest: str | Path,
+                     keep_bytes: int = 2 * 1024 * 1024) -> Path:
+    """Write the first ``keep_bytes`` of a kernel image: a kernel that cannot boot.
+
+    GRUB loads it and jumps into it; the x86 guest then crashes and resets by itself (the
+    VM harness turns that reset into a cold restart), so it comes back on its default.
+    """
     data = Path(src).read_bytes()
     if len(data) <= keep_bytes:
         raise UserError(f"{src} is smaller than {keep_bytes} bytes; cannot truncate it")
     Path(dest).write_bytes(data[:keep_bytes])
+    return Path(dest)
+
+
+def hanging_kernel(src: str | Path, dest: str | Path,
+                   keep_bytes: int = 2 * 1024 * 1024) -> Path:
+    """A truncated x86 bzImage whose boot-sector flag (0xAA55 at 0x1FE) is cleared.
+
+    fastpath still reads its release from the setup header, but GRUB refuses to load it
+    ("invalid magic number") and retries its one-shot entry for ever: the SUT never comes
+    back without a power-cycle.
+    """
+    data = bytearray(Path(src).read_bytes()[:keep_bytes])
+    if data[0x202:0x206] != b"HdrS":
+        raise UserError(f"{src} is not an x86 bzImage")
+    data[0x1FE:0x200] = b"\0\0"
+    Path(dest).write_bytes(bytes(data))
     return Path(dest)
