@@ -51,7 +51,8 @@ def render_inventory(nodes: list[dict[str, Any]], *,
     group_vars: dict[str, Any] = {"ansible_python_interpreter": "/usr/bin/python3"}
     if known_hosts is not None:
         group_vars["ansible_ssh_common_args"] = (
-            f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new")
+            f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new "
+            "-o LogLevel=ERROR")
     return {"all": {"children": {SUT_GROUP: {"hosts": hosts, "vars": group_vars}}}}
 
 
