@@ -114,6 +114,20 @@ def _terminate(pid: int, timeout: float = 20.0, *, tree: bool = True) -> None:
             os.waitpid(p, os.WNOHANG)
 
 
+def _unmount_under(root: str) -> None:
+    """Lazily unmount what a stopped dockerd left mounted below ``root`` (netns, overlays)."""
+    if not root:
+        return
+    prefix = root.rstrip("/") + "/"
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as fh:
+            points = [line.split()[1] for line in fh]
+    except OSError:
+        return
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+
+
 def ensure_user(user: str = DEFAULT_USER, *, sudo: bool = True, docker: bool = True) -> None:
     """Create/adjust the SUT user: bash shell, groups docker + sudo, passwordless sudo.
 
@@ -214,6 +228,8 @@ class LoopbackSut:
                 self._stop_dockerd(node)
                 node.dockerd_pid = 0
             Path(node.docker_host.removeprefix("unix://")).unlink(missing_ok=True)
+            _unmount_under(node.exec_root)
+            _unmount_under(node.data_root)
             shutil.rmtree(node.exec_root, ignore_errors=True)
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)

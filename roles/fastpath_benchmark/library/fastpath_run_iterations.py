@@ -29,7 +29,7 @@ options:
   name_prefix: {description: Prefix of container names (made unique per iteration and role)., type: str, required: true}
   docker_args: {description: Extra arguments for docker run., type: list, elements: str, default: []}
   archive: {description: Path of the tar.gz of all share directories (empty = none)., type: str, default: ""}
-  clean_base: {description: Remove older run directories under this path first (empty = none)., type: str, default: ""}
+  clean_base: {description: "Remove older run directories (idle for 6 hours) under this path first (empty = none).", type: str, default: ""}
 author: fastpath developers
 """
 
@@ -58,6 +58,17 @@ from ansible.module_utils.basic import AnsibleModule
 
 def _now():
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _idle_for(path):
+    """Seconds since anything directly in ``path`` (or the progress file) changed."""
+    newest = 0.0
+    for cand in (path, os.path.join(path, "progress.jsonl")):
+        try:
+            newest = max(newest, os.stat(cand).st_mtime)
+        except OSError:
+            pass
+    return time.time() - newest
 
 
 def _sudo_rm(path):
@@ -202,9 +213,11 @@ def main():
     if not containers_spec:  # no role of this benchmark is mapped to this node
         module.exit_json(changed=False, iterations=[], archive="", roles=[])
     if p["clean_base"] and os.path.isdir(p["clean_base"]):
+        # Older runs' directories; ones touched in the last hours may belong to another
+        # fastpath run sharing this machine (e.g. two loopback SUTs), so they stay.
         for entry in os.listdir(p["clean_base"]):
             path = os.path.join(p["clean_base"], entry)
-            if os.path.abspath(path) != os.path.abspath(workdir):
+            if os.path.abspath(path) != os.path.abspath(workdir) and _idle_for(path) > 6 * 3600:
                 _sudo_rm(path)
     os.makedirs(workdir, exist_ok=True)
     progress = os.path.join(workdir, "progress.jsonl")
