@@ -132,6 +132,14 @@ def _read_pid(path: Path) -> int | None:
         return None
     except PermissionError:
         pass
+    try:  # a zombie (exited child nobody reaped yet) is gone too
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return None
+    except (OSError, IndexError):
+        pass
     return pid
 
 
@@ -171,8 +179,9 @@ def supervise(state: Path) -> int:
             print(f"QEMU failed {quick_failures} times in a row (rc {rc}); giving up", flush=True)
             break
         time.sleep(0.2)
-    with contextlib.suppress(FileNotFoundError):
-        (state / "qemu.pid").unlink()
+    for name in ("qemu.pid", "supervisor.pid"):
+        with contextlib.suppress(FileNotFoundError):
+            (state / name).unlink()
     return 0
 
 
