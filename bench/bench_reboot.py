@@ -55,12 +55,19 @@ def sshd_up(target: fssh.SshTarget) -> float:
 def login_seconds(target: fssh.SshTarget) -> float:
     """Duration of one new SSH login running ``true`` (no ControlMaster): the floor of
     any "is it ready" check."""
-    args = [a for a in fssh.ssh_base(target) if not a.startswith("Control")]
-    args = [a for i, a in enumerate(args)
-            if not (a == "-o" and i + 1 < len(args) and args[i + 1].startswith("Control"))]
+    args = ["ssh", "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR"]
+    if target.port:
+        args += ["-p", str(target.port)]
+    if target.user:
+        args += ["-l", target.user]
+    if target.keyfile:
+        args += ["-i", target.keyfile, "-o", "IdentitiesOnly=yes"]
     t0 = time.monotonic()
-    subprocess.run([*args[:1], "-o", "ControlMaster=no", "-o", "ControlPath=none", *args[1:],
-                    "true"], capture_output=True, timeout=120)
+    r = subprocess.run([*args, target.host, "true"], capture_output=True, timeout=120)
+    if r.returncode != 0:
+        raise SystemExit(f"login failed: {r.stderr!r}")
     return time.monotonic() - t0
 
 

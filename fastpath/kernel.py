@@ -414,11 +414,16 @@ def _address(target: fssh.SshTarget) -> tuple[str, int]:
     return host, port
 
 
-def ssh_banner(host: str, port: int, timeout: float = 3.0) -> bool:
-    """True when host:port sends an SSH identification string (no login attempted)."""
+def ssh_banner(host: str, port: int, timeout: float = 3.0, read_timeout: float = 30.0) -> bool:
+    """True when host:port sends an SSH identification string (no login attempted).
+
+    The read timeout is long on purpose: a busy guest's sshd may need seconds to send its
+    banner, and closing early only makes it fork again for the next poll (a closed port
+    answers at once, so waiting costs nothing there).
+    """
     try:
         with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(timeout)
+            s.settimeout(read_timeout)
             data = b""
             while b"\n" not in data and len(data) < 512:
                 chunk = s.recv(512)
