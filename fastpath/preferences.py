@@ -80,15 +80,25 @@ def lookup(category: str, name: str) -> Preference:
 
 def _read_file(path: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None)
+    hint = "fix or delete the file; it is an INI file with one [category] per section"
+    if path.is_dir():
+        raise UserError("the preferences file is a directory", where=str(path), hint=hint)
     if path.exists():
         try:
-            parser.read(path, encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
+            parser.read_string(text, source=path.name)
+        except UnicodeDecodeError as exc:
+            raise UserError("the preferences file is not UTF-8 text", where=str(path),
+                            hint=hint) from exc
         except configparser.Error as exc:
-            raise UserError(
-                f"cannot parse preferences file: {exc}".replace("\n", " "),
-                where=str(path),
-                hint="fix or delete the file; it is an INI file with one [category] per section",
-            ) from exc
+            what = getattr(exc, "message", str(exc)).splitlines()[0]
+            line = getattr(exc, "lineno", None)
+            where = f"{path}:{line}" if line else str(path)
+            raise UserError(f"cannot parse the preferences file ({type(exc).__name__}: "
+                            f"{what})", where=where, hint=hint) from exc
+        except OSError as exc:
+            raise UserError(f"cannot read the preferences file: {exc.strerror}",
+                            where=str(path), hint=hint) from exc
     return parser
 
 
@@ -116,6 +126,9 @@ def source_of(category: str, name: str) -> str:
 def set_value(category: str, name: str, value: str) -> None:
     """Write one preference to the file atomically with mode 0600."""
     lookup(category, name)
+    if "\n" in value or "\r" in value:
+        raise UserError(f"the value of {category}.{name} contains a line break",
+                        hint="give the value on one line")
     path = preferences_file()
     parser = _read_file(path)
     if not parser.has_section(category):

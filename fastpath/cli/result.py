@@ -228,10 +228,10 @@ def _compare_table(report: Report, relative: bool, fmt: str, colour: bool) -> st
                 text = fmt_num(s.mean)
             verdict = c.verdict if c is not None else "?"
             if verdict in ("I", "R"):
-                if fmt == "ascii":
-                    text = f"({verdict}) {text}"
-                elif colour:
+                if colour:
                     text = f"{GREEN if verdict == 'I' else RED}{text}{RESET}"
+                else:  # ascii, or no colour available: a change must never be invisible
+                    text = f"({verdict}) {text}"
             cells.append(text)
         rows.append([bench, row.resultclass.label, *cells])
     return _tabulate(rows, headers, fmt)
@@ -368,11 +368,11 @@ def list_cmd(store: str | None, kind: str, pattern: str | None, fmt: str) -> Non
               help="suite/name glob or id (repeatable).")
 @click.option("--resultclass", metavar="GLOB", help="Only result classes matching GLOB.")
 @click.option("--relative", is_flag=True,
-              help="Show min/CI/max as %% of the mean, comparisons as %% change.")
+              help="Show min/CI/max as % of the mean, comparisons as % change.")
 @click.option("--confidence", type=float, default=0.95, show_default=True,
               callback=_confidence, help="Confidence level of the intervals, in (0, 1).")
 @click.option("--noise-threshold", type=float, default=1.0, show_default=True,
-              callback=_noise, help="Smallest significant change, in %% of the baseline mean.")
+              callback=_noise, help="Smallest significant change, in % of the baseline mean.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="fancy",
               show_default=True, help="Output format (ascii marks (I)/(R) instead of colour).")
 @click.option("--display", type=click.Choice(["all", "improvement", "regression", "change"]),

@@ -55,7 +55,7 @@ def _show(value: Any) -> str:
 
 @cache
 def _validators() -> dict[str, Any]:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
     from referencing import Registry, Resource
 
     schemas = {}
@@ -68,8 +68,11 @@ def _validators() -> dict[str, Any]:
     ).with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
     )
-    return {name: Draft202012Validator(schema, registry=registry)
-            for name, schema in schemas.items()}
+    # YAML's 3.0 is a float: JSON Schema would call it an integer, a plan must not.
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _c, x: isinstance(x, int) and not isinstance(x, bool))
+    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    return {name: strict(schema, registry=registry) for name, schema in schemas.items()}
 
 
 def _where(src: Source, path: JsonPath, fallback: str) -> str:

@@ -21,6 +21,9 @@ from fastpath.errors import Problem
 
 JsonPath = tuple[str | int, ...]
 
+MAX_BYTES = 4 * 1024 * 1024  # a plan or fragment larger than this is a mistake
+MAX_NODES = 200_000  # bounds alias expansion ("billion laughs")
+
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL_TRUE = re.compile(r"^(?:true|True|TRUE)$")
 _BOOL_FALSE = re.compile(r"^(?:false|False|FALSE)$")
@@ -128,11 +131,22 @@ def load_yaml(path: Path) -> tuple[Any, Source]:
     """Load one YAML document; raise :class:`YamlLoadError` with a located problem."""
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise YamlLoadError(Problem(shown, "", "is a directory, not a YAML file",
+                                        "give the path of a .yaml file"))
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise YamlLoadError(Problem(shown, "", f"file is larger than {MAX_BYTES} bytes",
+                                        "plans and fragments are small text files"))
+        text = data.decode("utf-8")
     except FileNotFoundError as exc:
         raise YamlLoadError(Problem("", "", f"file {shown} does not exist")) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise YamlLoadError(Problem("", "", f"cannot read {shown}: {exc}")) from exc
+    except UnicodeDecodeError as exc:
+        raise YamlLoadError(Problem(shown, "", f"is not UTF-8 text (byte {exc.start})",
+                                    "save the file as UTF-8")) from exc
+    except OSError as exc:
+        raise YamlLoadError(Problem(shown, "", f"cannot read the file: {exc.strerror}")) from exc
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
@@ -154,20 +168,33 @@ def load_yaml(path: Path) -> tuple[Any, Source]:
     if not nodes or nodes[0] is None:
         return None, source
     problems: list[Problem] = []
-    value = _build(nodes[0], (), shown, source, problems)
+    budget = [MAX_NODES]
+    try:
+        value = _build(nodes[0], (), shown, source, problems, budget)
+    except _TooBig:
+        raise YamlLoadError(Problem(shown, "", f"expands to more than {MAX_NODES} values "
+                                    "(YAML aliases)", "write the values out")) from None
     if problems:
         raise YamlLoadError(problems[0])
     return value, source
 
 
-def _build(node: yaml.Node, path: JsonPath, file: str, src: Source, problems: list[Problem]) -> Any:
+class _TooBig(Exception):
+    pass
+
+
+def _build(node: yaml.Node, path: JsonPath, file: str, src: Source, problems: list[Problem],
+           budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig
     src.values[path] = _mark_loc(file, node.start_mark)
     if isinstance(node, yaml.ScalarNode):
         src.raw[path] = node.value
         # Plain scalars follow the YAML 1.2 core schema; quoted and block scalars are text.
         return resolve_plain(node.value) if node.style is None else node.value
     if isinstance(node, yaml.SequenceNode):
-        return [_build(child, path + (i,), file, src, problems)
+        return [_build(child, path + (i,), file, src, problems, budget)
                 for i, child in enumerate(node.value)]
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -188,6 +215,6 @@ def _build(node: yaml.Node, path: JsonPath, file: str, src: Source, problems: li
                                         "remove one of the two entries"))
                 continue
             src.keys[path + (key,)] = _mark_loc(file, key_node.start_mark)
-            out[key] = _build(value_node, path + (key,), file, src, problems)
+            out[key] = _build(value_node, path + (key,), file, src, problems, budget)
         return out
     return None  # pragma: no cover - no other node kinds exist

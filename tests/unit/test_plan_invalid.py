@@ -193,3 +193,23 @@ def test_every_problem_reported_in_one_run(workdir: Path,
 def test_missing_plan_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "show", "absent.yaml"]) == 2
     assert "file absent.yaml does not exist" in capsys.readouterr().err
+
+
+EXTRA_CASES = [
+    ("repeats-float", HEAD + "    repeats: 3.0\n", "plan.yaml:13:14",
+     "benchmarks[0].repeats: 3.0 is not an integer"),
+    ("repeats-huge", HEAD + "    repeats: 99999999999999999999\n", "plan.yaml:13:14",
+     "benchmarks[0].repeats: 99999999999999999999 is more than 100000"),
+    ("sessions-huge", HEAD + "    sessions: 100000000\n", "plan.yaml:13:15",
+     "benchmarks[0].sessions: 100000000 is more than 1000"),
+    ("timeout-zero", HEAD + "    timeout: 0s\n", "plan.yaml:13:14",
+     "benchmarks[0].timeout: '0s' is not a duration"),
+    ("timeout-huge", HEAD + "    timeout: 99999999999d\n", "plan.yaml:13:14",
+     "benchmarks[0].timeout: '99999999999d' is not a duration"),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "fragment"), [c[1:] for c in EXTRA_CASES],
+                         ids=[c[0] for c in EXTRA_CASES])
+def test_invalid_plan_limits(workdir: Path, text: str, where: str, fragment: str) -> None:
+    test_invalid_plan(workdir, text, where, fragment)

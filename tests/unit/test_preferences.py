@@ -83,4 +83,4 @@ def test_corrupt_file_is_a_clear_error(home: Path, capsys: pytest.CaptureFixture
     (home / "fastpathpreferences").write_text("not an ini file\n")
     assert main(["preference", "get", "--category", "default", "--name", "resultstore"]) == 2
     err = capsys.readouterr().err
-    assert "cannot parse preferences file" in err and "Traceback" not in err
+    assert "cannot parse the preferences file" in err and "Traceback" not in err
