@@ -26,7 +26,7 @@ def check_plan_file(path: Path, *, library: list[Path] | None = None,
     if not isinstance(data, dict):
         where = f"{display_path(path)}:1:1"
         return None, [Problem(where, "", "a plan must be a mapping with sut, swprofiles and "
-                              "benchmarks", "see docs/examples/demo.yaml")]
+                              "benchmarks", "see docs/examples/tutorial.yaml")]
     # A benchmark whose include failed lacks name/image only because of that failure.
     failed = {p.path.rsplit(".include", 1)[0] for p in problems
               if p.path.endswith(".include")}

@@ -113,6 +113,10 @@ def build_report(store: Store, req: ShowRequest) -> Report:
         bench_ids = [b.id for b in benches]
         rcs = [rc for rc in query.resultclasses(conn, bench_ids)
                if req.resultclass is None or fnmatch.fnmatchcase(rc.name, req.resultclass)]
+        if req.resultclass is not None and not rcs:
+            known = sorted({rc.name for rc in query.resultclasses(conn, bench_ids)})
+            raise UserError(f"no resultclass matches '{req.resultclass}'",
+                            hint=f"known resultclasses: {', '.join(known) or 'none'}")
         col_index = {(c.sut.id, c.swprofile.id): i for i, c in enumerate(columns)}
         summaries: dict[int, list[Summary | None]] = {
             rc.id: [None] * len(columns) for rc in rcs
