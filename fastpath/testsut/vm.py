@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastpath.errors import InfraError
+from fastpath.kernel import ssh_banner
 from fastpath.testsut import vm_image
 
 DEFAULT_MEMORY_MB = 2048
@@ -288,7 +289,7 @@ class VmSut:
             if not self.running():
                 raise InfraError(f"VM in {self.state} stopped while waiting for SSH",
                                  where=str(self.state / "qemu.log"))
-            if ssh_banner("127.0.0.1", self.port):
+            if ssh_banner("127.0.0.1", self.port, read_timeout=3.0):
                 r = subprocess.run(
                     ["ssh", *ssh_options(i["keyfile"]), "-p", str(self.port),
                      f"{i['user']}@127.0.0.1", "true"],
@@ -315,20 +316,6 @@ def ssh_options(keyfile: str) -> list[str]:
             "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=20"]
 
 
-def ssh_banner(host: str, port: int, timeout: float = 3.0) -> bool:
-    """True when something on host:port sends an SSH identification line (no login)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            data = b""
-            while b"\n" not in data and len(data) < 256:
-                chunk = s.recv(256)
-                if not chunk:
-                    break
-                data += chunk
-            return data.startswith(b"SSH-")
-    except OSError:
-        return False
 
 
 def start(image: vm_image.VmImage, state: Path | None = None, *, port: int | None = None,
