@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastpath.errors import UserError
+from fastpath.redact import redact_url
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Preference:
     name: str
     default: str | None
     description: str
+    secret: str = ""  # "url": mask a URL's password when shown; "all": mask the whole value
 
     @property
     def key(self) -> str:
@@ -41,6 +43,7 @@ KNOWN: dict[str, Preference] = {
             "resultstore",
             None,
             "Resultstore URL used when a command needs one and none is given.",
+            "url",
         ),
         Preference(
             "global",
@@ -54,8 +57,9 @@ KNOWN: dict[str, Preference] = {
             None,
             "Colon-separated paths searched for custom Ansible roles (plan 'setup.roles').",
         ),
-        Preference("sched", "url", None, "Scheduler base URL, e.g. http://127.0.0.1:5000."),
-        Preference("sched", "token", None, "Scheduler bearer token."),
+        Preference("sched", "url", None, "Scheduler base URL, e.g. http://127.0.0.1:5000.",
+                   "url"),
+        Preference("sched", "token", None, "Scheduler bearer token.", "all"),
     )
 }
 
@@ -159,3 +163,11 @@ def roles_paths() -> list[Path]:
     if not value:
         return []
     return [Path(p).expanduser() for p in value.split(":") if p]
+
+
+def shown(category: str, name: str, value: str | None) -> str | None:
+    """``value`` as it may be printed: passwords and tokens masked."""
+    secret = lookup(category, name).secret
+    if value is None or not secret:
+        return value
+    return "***" if secret == "all" else redact_url(value)

@@ -7,7 +7,9 @@ import click
 from fastpath import preferences
 
 
-def _line(category: str, name: str, value: str | None) -> str:
+def _line(category: str, name: str, value: str | None, *, reveal: bool = False) -> str:
+    if not reveal:
+        value = preferences.shown(category, name, value)
     return f"{category}.{name}: {'<None>' if value is None else value}"
 
 
@@ -19,9 +21,11 @@ def preference() -> None:
 @preference.command("get")
 @click.option("--category", required=True, help="Preference category, e.g. default.")
 @click.option("--name", required=True, help="Preference name, e.g. resultstore.")
-def get_cmd(category: str, name: str) -> None:
-    """Print the effective value of one preference."""
-    click.echo(_line(category, name, preferences.get(category, name)))
+@click.option("--reveal", is_flag=True,
+              help="Print passwords and tokens instead of masking them with ***.")
+def get_cmd(category: str, name: str, reveal: bool) -> None:
+    """Print the effective value of one preference (secrets masked unless --reveal)."""
+    click.echo(_line(category, name, preferences.get(category, name), reveal=reveal))
 
 
 @preference.command("set")

@@ -14,8 +14,9 @@ def sut() -> None:
 
 @sut.command("fingerprint")
 @click.option("--user", "-u", default=None, help="SSH login user (default: SSH's own default).")
-@click.option("--port", "-p", type=int, default=None, help="SSH port (default: SSH's own).")
-@click.option("--keyfile", "-k", type=click.Path(dir_okay=False), default=None,
+@click.option("--port", "-p", type=click.IntRange(1, 65535), default=None,
+              help="SSH port (default: SSH's own).")
+@click.option("--keyfile", "-k", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Private key for the SSH login.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="Output format.")

@@ -29,6 +29,11 @@ def infer_pkgtype(kernel: str) -> str:
     return "DEB" if kernel.endswith(".deb") else "RAW"
 
 
+def swprofile_name(profile: dict[str, Any], index: int) -> Any:
+    """The profile's name, or the one normalisation gives an unnamed profile."""
+    return profile.get("name") or f"swprofile-{index + 1}"
+
+
 def sut_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
     """The SUT's nodes; a single-node SUT (``connection``) is one node named like the SUT."""
     sut = plan["sut"]

@@ -9,7 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastpath.plan.model import BENCHMARK_DEFAULTS, DEFAULT_ROLE, infer_pkgtype, is_url
+from fastpath.plan.model import (
+    BENCHMARK_DEFAULTS,
+    DEFAULT_ROLE,
+    infer_pkgtype,
+    is_url,
+    swprofile_name,
+)
 from fastpath.plan.semantic import resolve_path
 
 
@@ -82,7 +88,7 @@ def normalise_plan(data: dict[str, Any], plan_file: Path) -> dict[str, Any]:
     for i, prof in enumerate(data["swprofiles"]):
         kernel = prof["kernel"]
         profiles.append({
-            "name": prof.get("name") or f"swprofile-{i + 1}",
+            "name": swprofile_name(prof, i),
             "pkgtype": prof.get("pkgtype") or infer_pkgtype(kernel),
             "kernel": _path(kernel, base),
             "modules": _path(prof.get("modules"), base),

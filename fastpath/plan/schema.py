@@ -113,6 +113,9 @@ def _problems_for(error: Any, src: Source, fallback: str, base: JsonPath) -> lis
         expected = error.validator_value
         names = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names if n != "null")
+        if "string" in names and isinstance(value, bool | int | float):
+            kind = "a boolean" if isinstance(value, bool) else "a number"
+            wanted += f" (YAML read it as {kind}: put the value in quotes)"
         return [Problem(_where(src, path, fallback), format_path(path),
                         f"{_show(value)} is not {wanted}", hint)]
     if validator == "pattern":

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fastpath import paths, preferences
 from fastpath.errors import Problem
-from fastpath.plan.model import DEFAULT_ROLE, infer_pkgtype, is_url
+from fastpath.plan.model import DEFAULT_ROLE, infer_pkgtype, is_url, swprofile_name
 from fastpath.plan.yamlsrc import JsonPath, Source, display_path, format_path
 
 
@@ -80,11 +81,15 @@ def check_plan(data: dict[str, Any], src: Source, plan_file: Path, *,
             if not isinstance(prof, dict):
                 continue
             at: JsonPath = ("swprofiles", i)
-            name = prof.get("name")
+            name = swprofile_name(prof, i)
             if isinstance(name, str):
                 if name in names:
+                    first = names[name]
+                    unnamed = not (prof.get("name") and profiles[first].get("name"))
                     add(at + ("name",), f"swprofile name '{name}' is already used by "
-                        f"swprofiles[{names[name]}]", "give every swprofile a unique name")
+                        f"swprofiles[{first}]" + (" (unnamed profiles are named swprofile-N"
+                                                  " after their position)" if unnamed else ""),
+                        "give every swprofile a unique name")
                 names.setdefault(name, i)
             kernel = prof.get("kernel")
             pkgtype = prof.get("pkgtype")
@@ -121,4 +126,24 @@ def check_plan(data: dict[str, Any], src: Source, plan_file: Path, *,
                     known = ", ".join(n for n in node_names if isinstance(n, str)) or "none"
                     add(rpath, f"no node is named '{target}'",
                         f"named nodes: {known}; or use a node index")
+
+    setup = data.get("setup")
+    roles = setup.get("roles") if isinstance(setup, dict) else None
+    if isinstance(roles, list):
+        search = [paths.roles_dir(), *preferences.roles_paths(), base / "roles"]
+        for i, role in enumerate(roles):
+            if not isinstance(role, str) or not role or _role_found(role, search, base):
+                continue
+            add(("setup", "roles", i), f"custom role '{role}' was not found (searched "
+                f"{', '.join(str(p) for p in search)})",
+                "put the role in roles/ beside the plan or in a directory of the "
+                "global.roles preference, or fix the name")
     return problems
+
+
+def _role_found(role: str, search: list[Path], base: Path) -> bool:
+    if "/" in role:  # a path to the role directory, as Ansible accepts
+        return resolve_path(role, base).is_dir()
+    if "." in role:  # a collection role (namespace.collection.role): Ansible resolves it
+        return True
+    return any((Path(d).expanduser() / role).is_dir() for d in search)

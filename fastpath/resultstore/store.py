@@ -197,7 +197,7 @@ def _open_csv(url: StoreURL, create: bool, readonly: bool) -> Store:
                                                            value=str(SCHEMA_VERSION)))
         if not exists:
             with engine.connect() as conn:
-                directory.mkdir(parents=True, exist_ok=True)
+                _make_dir(directory, url)
                 csvstore.dump_tables(directory, conn, TABLES)
     except BaseException:
         engine.dispose()
@@ -205,6 +205,16 @@ def _open_csv(url: StoreURL, create: bool, readonly: bool) -> Store:
     store = Store(url, engine, readonly, created=not exists)
     store.dir_existed = dir_existed
     return store
+
+
+def _make_dir(directory: Path, url: StoreURL) -> None:
+    """Create a new store's directory (and its missing parents) or say why it cannot be."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"resultstore {url.display}: cannot create directory {directory}: "
+                        f"{exc.strerror or exc}",
+                        hint="choose a path in a writable directory") from None
 
 
 def _init_sql(engine: Engine, url: StoreURL, create: bool, readonly: bool) -> bool:
@@ -252,12 +262,16 @@ def _init_sql(engine: Engine, url: StoreURL, create: bool, readonly: bool) -> bo
 def _open_sqlite(url: StoreURL, create: bool, readonly: bool) -> Store:
     path = url.path
     assert path is not None
+    if path.is_dir():
+        raise UserError(f"resultstore {url.display} is a directory, not a SQLite file",
+                        hint="give a file path (sqlite:///results.db), or the directory "
+                        "itself for a CSV resultstore")
     fresh = not path.exists() or path.stat().st_size == 0
     if fresh and (not create or readonly):
         raise UserError(f"resultstore {url.display} does not exist",
                         hint="check the path; 'fastpath result merge' creates stores")
     if fresh:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_dir(path.parent, url)
     engine = sqlstore.sqlite_engine(url, readonly)
     try:
         sqlstore.probe(engine, url)

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from fastpath.errors import UserError
+from fastpath.redact import redact_url
 
 ACCEPTED = (
     "csv:///<directory> (or a bare directory path), sqlite:///<dbfile> "
@@ -44,9 +45,7 @@ class StoreURL:
         return (self.host, self.port, self.database) == (other.host, other.port, other.database)
 
 
-def redact(url: str) -> str:
-    """Mask the password of ``scheme://user:password@host``."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@]*@", r"\1:***@", url)
+redact = redact_url
 
 
 def _bad(url: str, why: str) -> UserError:

@@ -38,6 +38,9 @@ def test_sysbench_session_copies_image_ingests_and_reports_progress(
                      test="cpu", threads="1", time="1", cpu_max_prime="2000")
     scripted = bench("ok", warmups=1, repeats=2, mode="ok")
     plan = plan_for(loopback_sut, [sysbench, scripted])
+    # The SUT is shared by the session's tests: an earlier one may have copied the image.
+    loopback_sut.docker(0, "image", "rm", "-f", "fastpath/sysbench:1.0", check=False)
+    assert not loopback_sut.has_image(0, "fastpath/sysbench:1.0")
     db = tmp_path / "r.db"
     progress, done = [], []
     out = run_session(plan, plan["swprofiles"][0], 1, tmp_path / "run", f"sqlite:///{db}",

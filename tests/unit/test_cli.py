@@ -80,3 +80,14 @@ def test_console_script_runs() -> None:
                           text=True)
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--port", "0"], "0 is not in the range 1<=x<=65535"),
+    (["--port", "-5"], "-5 is not in the range 1<=x<=65535"),
+    (["--port", "ssh"], "'ssh' is not a valid integer"),
+    (["--keyfile", "/nonexistent/id_ed25519"], "'/nonexistent/id_ed25519' does not exist"),
+])
+def test_sut_fingerprint_bad_options_are_usage_errors(args, fragment, capsys):
+    assert main(["sut", "fingerprint", *args, "127.0.0.1"]) == 2
+    assert fragment in capsys.readouterr().err

@@ -94,6 +94,14 @@ CASES: list[tuple[str, str, str, str]] = [
     ("swprofile-duplicate-name", HEAD.replace(
         "benchmarks:", "  - name: a\n    kernel: Image\nbenchmarks:"),
      "plan.yaml:10:11", "swprofiles[1].name: swprofile name 'a' is already used by swprofiles[0]"),
+    ("swprofile-name-clashes-with-default-name", HEAD.replace(
+        "benchmarks:", "  - kernel: Image\n  - name: swprofile-2\n    kernel: Image\nbenchmarks:"),
+     "plan.yaml:11:11", "swprofiles[2].name: swprofile name 'swprofile-2' is already used by swprofiles[1] (unnamed profiles are named swprofile-N"),
+    ("setup-role-missing", HEAD + "setup:\n  roles: [no_such_role_xyz]\n",
+     "plan.yaml:14:11", "setup.roles[0]: custom role 'no_such_role_xyz' was not found (searched "),
+    ("swprofile-gitsha-all-digits",
+     HEAD.replace("kernel: Image", "kernel: Image\n    gitsha: " + "1234567890" * 4),
+     "plan.yaml:10:13", "swprofiles[0].gitsha: " + "1234567890" * 4 + " is not a string (YAML read it as a number: put the value in quotes)"),
     ("swprofile-sysctl-no-equals", HEAD.replace("kernel: Image", "kernel: Image\n    sysctl: [vm.swappiness]"),
      "plan.yaml:10:14", "swprofiles[0].sysctl[0]: 'vm.swappiness' is not a sysctl setting"),
     ("swprofile-cmdline-not-list", HEAD.replace("kernel: Image", "kernel: Image\n    cmdline: quiet"),

@@ -23,10 +23,12 @@ def test_set_creates_file_with_mode_0600(home: Path, capsys: pytest.CaptureFixtu
     url = "mysql://fpuser:MyPassword@my.sql.server.com/fastpath-db"
     assert main(["preference", "set", "--category", "default", "--name", "resultstore",
                  url]) == 0
-    assert capsys.readouterr().out == f"default.resultstore: {url}\n"
+    assert capsys.readouterr().out == (
+        "default.resultstore: mysql://fpuser:***@my.sql.server.com/fastpath-db\n")
     path = home / "fastpathpreferences"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert main(["preference", "get", "--category", "default", "--name", "resultstore"]) == 0
+    assert main(["preference", "get", "--category", "default", "--name", "resultstore",
+                 "--reveal"]) == 0
     assert capsys.readouterr().out == f"default.resultstore: {url}\n"
 
 
@@ -71,12 +73,32 @@ def test_unknown_preference_lists_known_ones(home: Path,
 def test_list_shows_sources(home: Path, monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture[str]) -> None:
     preferences.set_value("sched", "url", "http://127.0.0.1:5000")
-    monkeypatch.setenv("FASTPATH_SCHED_TOKEN", "tok")
+    monkeypatch.setenv("FASTPATH_SCHED_TOKEN", "tok-value")
     assert main(["preference", "list"]) == 0
     out = capsys.readouterr().out
     assert f"sched.url: http://127.0.0.1:5000  ({home / 'fastpathpreferences'})" in out
-    assert "sched.token: tok  (environment FASTPATH_SCHED_TOKEN)" in out
+    assert "sched.token: ***  (environment FASTPATH_SCHED_TOKEN)" in out
+    assert "tok-value" not in out
     assert "default.resultstore: <None>  (default)" in out
+
+
+def test_secrets_are_masked_unless_revealed(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    url = "mysql://fp:s3cret@127.0.0.1:3306/results"
+    assert main(["preference", "set", "--category", "default", "--name", "resultstore",
+                 url]) == 0
+    monkeypatch.setenv("FASTPATH_SCHED_TOKEN", "t0ken")
+    assert main(["preference", "list"]) == 0
+    assert main(["preference", "get", "--category", "default", "--name", "resultstore"]) == 0
+    assert main(["preference", "get", "--category", "sched", "--name", "token"]) == 0
+    out = capsys.readouterr().out
+    assert "s3cret" not in out and "t0ken" not in out
+    assert out.count("default.resultstore: mysql://fp:***@127.0.0.1:3306/results") == 3
+    assert "sched.token: ***" in out
+    assert main(["preference", "get", "--category", "default", "--name", "resultstore",
+                 "--reveal"]) == 0
+    assert capsys.readouterr().out == f"default.resultstore: {url}\n"
+    assert preferences.get("default", "resultstore") == url
 
 
 def test_corrupt_file_is_a_clear_error(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -159,3 +159,14 @@ def test_failure_in_either_copy_path_rolls_back(tmp_path, src, fast, monkeypatch
         merge([src], dest, append=True, fast=fast, _fail_after=boom)
     assert dest_path.read_bytes() == before
     assert list(scratch.iterdir()) == []  # the CSV snapshot file is gone too
+
+
+@pytest.mark.parametrize("dest", ["afile/store", "sqlite:///{tmp}/afile/x.db", "sqlite:///{tmp}"])
+def test_destination_that_cannot_be_created_is_a_user_error(tmp_path, src, capsys, dest):
+    (tmp_path / "afile").write_text("not a directory\n")
+    dest = dest.format(tmp=tmp_path) if "{tmp}" in dest else str(tmp_path / dest)
+    assert main(["result", "merge", src, dest]) == 2
+    err = capsys.readouterr().err
+    assert "internal error" not in err
+    assert ("cannot create directory" in err) or ("is a directory, not a SQLite file" in err)
+    assert (tmp_path / "afile").read_text() == "not a directory\n"
