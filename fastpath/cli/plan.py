@@ -30,7 +30,7 @@ def show_cmd(plan_file: Path) -> None:
 
 def _store_and_run_dir(plan_file: Path, output: Path | None, resultstore: str | None,
                        run_dir: Path | None) -> tuple[str, Path]:
-    from fastpath import preferences
+    from fastpath.cli.common import SET_DEFAULT_STORE, default_resultstore
     from fastpath.errors import UserError
 
     if output is not None and resultstore is not None:
@@ -39,12 +39,8 @@ def _store_and_run_dir(plan_file: Path, output: Path | None, resultstore: str | 
     if output is not None:
         out = output.expanduser().resolve()
         return f"csv://{out}", run_dir or out / "run"
-    url = resultstore or preferences.get("default", "resultstore")
-    if not url:
-        raise UserError("no resultstore given",
-                        hint="use --output DIR, --resultstore URL, or set the preference: "
-                             "fastpath preference set --category default --name resultstore "
-                             "URL")
+    url = resultstore or default_resultstore(
+        f"use --output DIR, --resultstore URL, or set the preference: {SET_DEFAULT_STORE}")
     default_run = Path.cwd() / "fastpath-runs" / plan_file.stem
     return url, (run_dir or default_run).expanduser().resolve()
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fastpath import preferences
+from fastpath.cli.common import SET_DEFAULT_STORE, default_resultstore
 from fastpath.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,14 +37,7 @@ def resolve_store(store: str | None) -> str:
     """The STORE argument, or the ``default.resultstore`` preference."""
     if store:
         return store
-    value = preferences.get("default", "resultstore")
-    if not value:
-        raise UserError(
-            "no resultstore given",
-            hint="pass STORE, or set one with "
-            "'fastpath preference set --category default --name resultstore URL'",
-        )
-    return value
+    return default_resultstore(f"pass STORE, or set one with '{SET_DEFAULT_STORE}'")
 
 
 def use_colour(fmt: str, stream=None) -> bool:
@@ -153,7 +146,11 @@ def list_objects(url: str | None, kind: str, pattern: str | None = None,
     with open_store(resolve_store(url), readonly=True) as store, store.connect() as conn:
         objs = query.objects(conn, kind)
     if pattern:
-        objs = [o for o in objs if query.matches(o, pattern)]
+        matching = [o for o in objs if query.matches(o, pattern)]
+        if objs and not matching:
+            raise UserError(f"no {kind} matches '{pattern}'",
+                            hint=f"run without --id to see the {kind}s of the store")
+        objs = matching
     records = _object_records(kind, objs)
     if fmt == "json":
         return _json_text(records)

@@ -180,8 +180,10 @@ def _open_csv(url: StoreURL, create: bool, readonly: bool) -> Store:
                             "(no fastpath_meta.csv) and is not empty",
                             hint="use an empty or new directory")
         if not create or readonly:
-            raise UserError(f"resultstore {url.display} does not exist",
-                            hint="check the path; 'fastpath result merge' creates stores")
+            what = "is an empty directory" if dir_existed else "does not exist"
+            raise UserError(f"resultstore {url.display} {what}",
+                            hint="check the path; 'fastpath result merge' and 'fastpath plan "
+                            "exec' create stores")
     engine = _memory_engine()
     try:
         with engine.begin() as conn:

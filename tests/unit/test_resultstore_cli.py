@@ -256,6 +256,17 @@ def test_list_objects(home, capsys):
     assert rows[0]["name"] == "kernbench" and rows[0]["params"] == "iterations=3\nver=1.10"
     code, _, err = run(capsys, "list", url, "--object", "kernel")
     assert code == 2 and "'kernel' is not one of" in err
+    code, out, err = run(capsys, "list", url, "--object", "swprofile", "--id", "nothing*")
+    assert code == 2 and out == "" and "no swprofile matches 'nothing*'" in err
+
+
+def test_bad_default_store_names_the_preference(home, capsys, monkeypatch):
+    monkeypatch.setenv("FASTPATH_DEFAULT_RESULTSTORE", "bogus://x")
+    code, _, err = run(capsys, "list", "--object", "sut")
+    assert code == 2
+    assert "unknown scheme 'bogus'" in err
+    assert "from the default.resultstore preference, environment FASTPATH_DEFAULT_RESULTSTORE" \
+        in err
 
 
 @pytest.mark.parametrize("url", ["postgres://fp:topsecret@db/results", "sqlite://rel.db",
