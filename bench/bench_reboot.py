@@ -96,9 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             overhead = boot.ready_at - up
             floor = up - boot.reboot_at
             login = login_seconds(target)
-            rows.append((overhead, boot.seconds, floor, login))
+            rows.append((overhead, boot.seconds, floor, login, boot.banner_at - up))
             print(f"reboot {i}: turnaround {boot.seconds:6.1f}s  sshd up after {floor:6.1f}s  "
-                  f"overhead {overhead:5.2f}s (one new login now {login:4.2f}s)  "
+                  f"overhead {overhead:5.2f}s = banner seen {boot.banner_at - up:+5.2f}s + "
+                  f"first login {boot.ready_at - boot.banner_at:5.2f}s "
+                  f"(one new login now {login:4.2f}s)  "
                   f"ratio {boot.seconds / floor:.3f}  (guest clock offset {off:+.2f}s)",
                   flush=True)
         ov = [r[0] for r in rows]
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
               f"min {min(ov):.2f}s, max {max(ov):.2f}s over {len(ov)} reboots; goal <= 2 s")
         det = [r[0] - r[3] for r in rows]
         print(f"of which detection (overhead - one login): median {statistics.median(det):.2f}s")
+        print(f"banner seen after sshd up: median {statistics.median(r[4] for r in rows):.2f}s")
         print(f"turnaround / floor: median "
               f"{statistics.median(r[1] / r[2] for r in rows):.3f}")
     finally:

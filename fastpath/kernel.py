@@ -150,6 +150,7 @@ class BootResult:
     ready_at: float  # epoch seconds when fastpath saw the SUT ready (login worked)
     powercycled: bool = False
     rearmed: bool = False
+    banner_at: float = 0.0  # epoch seconds of the new sshd's banner that led to the login
 
     @property
     def seconds(self) -> float:
@@ -435,6 +436,75 @@ def ssh_banner(host: str, port: int, timeout: float = 3.0, read_timeout: float =
         return False
 
 
+BANNER_PROBE_MAX_AGE_S = 6.0
+BANNER_PROBES_MAX = 3
+
+
+def wait_ssh_banner(host: str, port: int, deadline: float,
+                    interval: float = BANNER_POLL_S) -> bool:
+    """Wait (until the monotonic ``deadline``) for host:port to send an SSH banner.
+
+    A new connection is opened every ``interval`` seconds while older ones stay open (up
+    to ``BANNER_PROBES_MAX``, each for ``BANNER_PROBE_MAX_AGE_S``): behind a NAT such as
+    QEMU's user-mode network a connection made while the guest's network is still down
+    sits in the NAT's SYN back-off for seconds after sshd starts listening, so only a
+    fresh one notices sshd at once; an old one is kept because a busy sshd may need
+    seconds to send the banner of a connection it already accepted.
+    """
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    opened: dict[socket.socket, tuple[float, bytes]] = {}
+
+    def drop(sock: socket.socket) -> None:
+        sel.unregister(sock)
+        opened.pop(sock, None)
+        sock.close()
+
+    next_open = 0.0
+    try:
+        while (now := time.monotonic()) < deadline:
+            if now >= next_open and len(opened) < BANNER_PROBES_MAX:
+                next_open = now + interval
+                try:
+                    family, kind, proto, _, addr = socket.getaddrinfo(
+                        host, port, type=socket.SOCK_STREAM)[0]
+                    sock = socket.socket(family, kind, proto)
+                except OSError:  # e.g. a host name that does not resolve right now
+                    continue
+                sock.setblocking(False)
+                sock.connect_ex(addr)
+                sel.register(sock, selectors.EVENT_READ)
+                opened[sock] = (now, b"")
+            for sock, (born, _) in list(opened.items()):
+                if now - born > BANNER_PROBE_MAX_AGE_S:
+                    drop(sock)
+            wait = max(0.0, min(next_open, deadline) - time.monotonic())
+            for key, _ in sel.select(timeout=wait):
+                sock = key.fileobj  # type: ignore[assignment]
+                try:
+                    chunk = sock.recv(512)
+                except OSError:  # refused or reset: nothing listens (yet)
+                    drop(sock)
+                    continue
+                if not chunk:
+                    drop(sock)
+                    continue
+                born, data = opened[sock]
+                data += chunk
+                if data.startswith(b"SSH-") and b"\n" in data:
+                    return True
+                if len(data) >= 512 or not b"SSH-".startswith(data[:4]):
+                    drop(sock)
+                else:
+                    opened[sock] = (born, data)
+        return False
+    finally:
+        for sock in list(opened):
+            drop(sock)
+        sel.close()
+
+
 _PROBE = "cat /proc/sys/kernel/random/boot_id; uname -r; cat /proc/cmdline"
 
 
@@ -449,20 +519,22 @@ def _probe(target: fssh.SshTarget, timeout: float = 60) -> tuple[str, str, str] 
 
 
 def _wait_new_boot(target: fssh.SshTarget, old_boot_id: str, timeout_s: float
-                   ) -> tuple[tuple[str, str, str], float] | None:
-    """Poll the SSH banner, then log in once; returns the new boot's probe and ready time."""
+                   ) -> tuple[tuple[str, str, str], float, float] | None:
+    """Poll the SSH banner, then log in once.
+
+    Returns the new boot's probe, the time the login worked and the time of the banner.
+    """
     host, port = _address(target)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if ssh_banner(host, port):
+        if wait_ssh_banner(host, port, deadline, interval=1.0):
+            banner_at = time.time()
             got = _probe(target, timeout=min(120.0, max(10.0, deadline - time.monotonic())))
             if got is not None and got[0] != old_boot_id:
-                return got, time.time()
+                return got, time.time(), banner_at
             # the old boot's sshd, or sshd not quite ready: drop the master, look again
             fssh.close_master(target)
             time.sleep(1.0)
-            continue
-        time.sleep(BANNER_POLL_S)
     return None
 
 
@@ -553,10 +625,10 @@ def reboot(node_conn: dict, run_dir: Path, *, powercycle: str | None = None,
             raise InfraError(
                 f"SUT {sut} did not come back within {recovery:.0f}s even after a "
                 f"power-cycle ({what or 'reboot'})", hint="check the SUT's console")
-    (boot_id, release, cmdline), ready_at = got
+    (boot_id, release, cmdline), ready_at, banner_at = got
     result = BootResult(boot_id_before=before[0], boot_id=boot_id, release=release,
                         cmdline=cmdline, reboot_at=reboot_at, ready_at=ready_at,
-                        powercycled=powercycled)
+                        powercycled=powercycled, banner_at=banner_at)
     _log_boot(run_dir, {"event": "boot", "sut": sut, "what": what, **asdict(result),
                         "seconds": round(result.seconds, 3)})
     return result, powercycled

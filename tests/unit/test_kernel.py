@@ -152,6 +152,43 @@ def test_ssh_banner_detection(tmp_path):
     assert not kernel.ssh_banner("127.0.0.1", port, timeout=0.5)
 
 
+def test_wait_ssh_banner_opens_fresh_connections_while_old_ones_hang():
+    """A first connection that never gets an answer (as in a NAT's SYN back-off) does not
+    hide an sshd that a later connection reaches."""
+    import socket
+    import threading
+    import time
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+    accepted = []
+
+    def serve():
+        first, _ = srv.accept()  # never answered: a hung connection
+        accepted.append(first)
+        c, _ = srv.accept()
+        accepted.append(c)
+        c.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+
+    t = threading.Thread(target=serve)
+    t.start()
+    start = time.monotonic()
+    assert kernel.wait_ssh_banner("127.0.0.1", port, start + 30, interval=0.2)
+    t.join()
+    assert len(accepted) == 2
+    for c in accepted:
+        c.close()
+    srv.close()
+    # nothing listens: False at the deadline, not before, and no exception
+    start = time.monotonic()
+    assert not kernel.wait_ssh_banner("127.0.0.1", port, start + 0.6, interval=0.2)
+    assert time.monotonic() - start >= 0.6
+    # a name that does not resolve is "not there yet", not an error
+    assert not kernel.wait_ssh_banner("no-such-host.invalid", 22, time.monotonic() + 0.3)
+
+
 # -- SUT-side helpers -------------------------------------------------------------------
 
 GRUB_CFG = """\
