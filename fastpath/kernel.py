@@ -67,7 +67,7 @@ from fastpath.render import render_inventory
 
 BOOT_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 RELEASE_RE = re.compile(r"^[A-Za-z0-9._+~-]+$")
-BANNER_POLL_S = 0.5
+BANNER_POLL_S = 1.0  # a fresh banner probe connection this often (see wait_ssh_banner)
 POWERCYCLE_CMD_TIMEOUT_S = 300
 RECOVERY_TIMEOUT_S = 900  # wait for the default kernel after a power-cycle
 
@@ -527,7 +527,7 @@ def _wait_new_boot(target: fssh.SshTarget, old_boot_id: str, timeout_s: float
     host, port = _address(target)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if wait_ssh_banner(host, port, deadline, interval=1.0):
+        if wait_ssh_banner(host, port, deadline):
             banner_at = time.time()
             got = _probe(target, timeout=min(120.0, max(10.0, deadline - time.monotonic())))
             if got is not None and got[0] != old_boot_id:
