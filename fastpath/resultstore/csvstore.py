@@ -233,25 +233,10 @@ def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
 
 def load_table(conn: Connection, directory: Path, table: Table) -> None:
     path = file_for(directory, table)
-    if not path.is_file():
-        raise UserError(f"CSV resultstore {directory} is missing the file {path.name}",
-                        where=str(path), hint="restore the file; every table needs one")
+    header = check_header(directory, table)
     records = _records(path)
-    try:
-        _line, header = next(records)
-    except StopIteration:
-        raise UserError("the file is empty (no header row)", where=f"{path}:1",
-                        hint="the first line must name the columns") from None
-    header = [h.lstrip("\ufeff") if i == 0 else h for i, h in enumerate(header)]
+    next(records)
     columns = [c.name for c in table.columns]
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise UserError(f"missing column(s) {', '.join(missing)}", where=f"{path}:1",
-                        hint=f"the header must be: {','.join(columns)}")
-    extra = [h for h in header if h not in columns]
-    if extra or len(set(header)) != len(header):
-        raise UserError(f"unexpected or repeated column(s) {', '.join(extra) or header}",
-                        where=f"{path}:1", hint=f"the header must be: {','.join(columns)}")
     positions = [header.index(c) for c in columns]
     parsers = [_parser(c, path) for c in table.columns]
     width = len(header)
@@ -319,3 +304,30 @@ def load_directory(conn: Connection, directory: Path) -> None:
 
 def looks_like_store(directory: Path) -> bool:
     return any(file_for(directory, t).exists() for t in TABLES)
+
+
+def check_header(directory: Path, table: Table) -> list[str]:
+    """The header of ``table``'s file, checked as when loading it."""
+    path = file_for(directory, table)
+    if not path.is_file():
+        raise UserError(f"CSV resultstore {directory} is missing the file {path.name}",
+                        where=str(path), hint="restore the file; every table needs one")
+    records = _records(path)
+    try:
+        _line, header = next(records)
+    except StopIteration:
+        raise UserError("the file is empty (no header row)", where=f"{path}:1",
+                        hint="the first line must name the columns") from None
+    finally:
+        records.close()
+    header = [h.lstrip("\ufeff") if i == 0 else h for i, h in enumerate(header)]
+    columns = [c.name for c in table.columns]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise UserError(f"missing column(s) {', '.join(missing)}", where=f"{path}:1",
+                        hint=f"the header must be: {','.join(columns)}")
+    extra = [h for h in header if h not in columns]
+    if extra or len(set(header)) != len(header):
+        raise UserError(f"unexpected or repeated column(s) {', '.join(extra) or header}",
+                        where=f"{path}:1", hint=f"the header must be: {','.join(columns)}")
+    return header

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
@@ -121,12 +122,15 @@ def _count(conn: Connection, table: Table) -> int:
 
 def copy_store(src: Connection, w: Writer, sel: Selection, label: str,
                fail_after: Callable[[int], None] | None = None,
-               attached: str | None = None) -> tuple[int, int]:
+               attached: str | None = None,
+               streamed: Path | None = None) -> tuple[int, int]:
     """Copy the selected content of ``src`` through the destination writer ``w``.
 
     ``attached`` names the schema under which the same source is ATTACHed to a SQLite
     destination connection: the result rows are then copied by one ``INSERT ... SELECT``
     through temporary id-mapping tables instead of passing through Python.
+    ``streamed`` is the directory of a CSV source whose result.csv was not loaded: its
+    rows are streamed from the file in chunks.
     Returns (results read, errors read)."""
     dst = w.conn
     where = f" in {label}"
@@ -226,7 +230,13 @@ def copy_store(src: Connection, w: Writer, sel: Selection, label: str,
             rc_map[rc["id"]], _ = w.get_or_create(ResultClass.__table__, "key_hash",
                                                   rc["key_hash"], row)
 
-    if attached is not None:
+    _check_targets(dst, {ResultClass: rc_map, Sut: sut_map, SwProfile: swp_map,
+                         RoleMap: rolemap_map, Role: role_map})
+    if streamed is not None:
+        read_results = _copy_results_csv(src, dst, streamed, {
+            "resultclass_id": rc_map, "sut_id": sut_map, "swprofile_id": swp_map,
+            "rolemap_id": rolemap_map, "role_id": role_map}, fail_after)
+    elif attached is not None:
         read_results = _copy_results_attached(dst, attached, {
             "rc": rc_map, "sut": sut_map, "swp": swp_map, "rm": rolemap_map, "role": role_map,
         })
@@ -249,6 +259,49 @@ def copy_store(src: Connection, w: Writer, sel: Selection, label: str,
                            "role_id": role_map[m["role_id"]]})
     insert_ignore(dst, Error.__table__, errors)
     return read_results, len(errors)
+
+
+def _check_targets(dst: Connection, maps: dict[type, dict[int, int]]) -> None:
+    """Every id a result row will be given exists in the destination: the result copy
+    runs without SQLite's per-row reference checks, so check the (small) maps instead."""
+    for model, mapping in maps.items():
+        wanted = set(mapping.values())
+        if not wanted:
+            continue
+        table = model.__table__
+        ids = sorted(wanted)
+        found: set[int] = set()
+        for start in range(0, len(ids), 10_000):  # within SQLite's parameter limit
+            part = ids[start:start + 10_000]
+            found.update(i for (i,) in dst.execute(select(table.c.id).where(
+                table.c.id.in_(part))))
+        if found != wanted:  # pragma: no cover - a bug in the mapping, never user input
+            raise RuntimeError(f"merge mapped to {table.name} ids that do not exist: "
+                               f"{sorted(wanted - found)[:5]}")
+
+
+def _copy_results_csv(src: Connection, dst: Connection, directory: Path,
+                      maps: dict[str, dict[int, int]],
+                      fail_after: Callable[[int], None] | None) -> int:
+    """Stream a CSV source's result.csv into the destination (never loaded whole)."""
+    from fastpath.resultstore import csvresults
+
+    parents = {col: {i for (i,) in src.exec_driver_sql(f'SELECT id FROM "{parent}"')}
+               for col, parent in csvresults.RESULT_FKS.items()}
+    raw = dst.connection.driver_connection
+    width = len(csvresults.COLUMNS)
+
+    def insert_chunk(rows: list) -> None:
+        if dst.dialect.name in ("mysql", "mariadb"):
+            tuples = list(zip(*[iter(rows)] * width, strict=True))
+            with contextlib.closing(raw.cursor()) as cur:
+                for start in range(0, len(tuples), _MYSQL_ROWS_PER_STATEMENT):
+                    cur.execute(_mysql_insert_literal(
+                        tuples[start:start + _MYSQL_ROWS_PER_STATEMENT]))
+        else:
+            csvresults.insert_rows(raw, "main.result", rows, " ON CONFLICT DO NOTHING")
+
+    return csvresults.copy_results(directory, parents, maps, dst, insert_chunk, fail_after)
 
 
 def _copy_results_attached(dst: Connection, schema: str, maps: dict[str, dict[int, int]]
@@ -322,8 +375,7 @@ def _copy_results_streamed(src: Connection, dst: Connection, rc_map, sut_map, sw
 _MAX_ATTACHED = 8  # SQLite allows 10 attached databases by default
 
 
-def _attachable(dest: Store, sources: list[Store], stack: contextlib.ExitStack
-                ) -> dict[str, str]:
+def _attachable(dest: Store, sources: list[Store]) -> dict[str, str]:
     """alias -> SQLite file for each source that can be ATTACHed to ``dest``."""
     if dest.engine.dialect.name != "sqlite":
         return {}
@@ -331,27 +383,7 @@ def _attachable(dest: Store, sources: list[Store], stack: contextlib.ExitStack
     for i, src in enumerate(sources[:_MAX_ATTACHED]):
         if src.kind == "sqlite" and src.url.path is not None:
             out[f"fp_src{i}"] = str(src.url.path.resolve())
-        elif src.kind == "csv":
-            out[f"fp_src{i}"] = _snapshot_to_file(src, stack)
     return out
-
-
-def _snapshot_to_file(src: Store, stack: contextlib.ExitStack) -> str:
-    """Copy an in-memory (CSV) store into a temporary SQLite file (SQLite backup API)."""
-    import os
-    import sqlite3
-    import tempfile
-
-    fd, path = tempfile.mkstemp(prefix="fastpath-merge-", suffix=".db")
-    os.close(fd)
-    stack.callback(lambda: os.path.exists(path) and os.unlink(path))
-    with src.connect() as conn:
-        target = sqlite3.connect(path)
-        try:
-            conn.connection.driver_connection.backup(target)
-        finally:
-            target.close()
-    return path
 
 
 def merge(sources: Sequence[str | StoreURL], destination: str | StoreURL, *,
@@ -361,8 +393,9 @@ def merge(sources: Sequence[str | StoreURL], destination: str | StoreURL, *,
     """Merge ``sources`` into ``destination`` (created when missing).
 
     An existing destination is refused unless ``append``.  All or nothing.  With ``fast``
-    (the default), SQLite and CSV sources merged into a SQLite-based destination are
-    ATTACHed and their results copied by SQL; other combinations stream through Python.
+    (the default), SQLite sources merged into a SQLite-based destination are ATTACHed and
+    their results copied by SQL; CSV sources stream result.csv in chunks (never loaded
+    whole); other combinations stream rows through Python.
     """
     if not sources:
         raise UserError("no source resultstore given", hint="name at least one SRC")
@@ -376,8 +409,9 @@ def merge(sources: Sequence[str | StoreURL], destination: str | StoreURL, *,
     report = MergeReport(dest_url.display, created=False,
                          sources=[s.display for s in src_urls])
     with contextlib.ExitStack() as stack:
-        opened: list[Store] = [stack.enter_context(open_store(s, readonly=True))
-                               for s in src_urls]
+        opened: list[Store] = [
+            stack.enter_context(open_store(s, readonly=True, stream_results=True))
+            for s in src_urls]
         exists = store_exists(dest_url)
         if exists and not append:
             raise UserError(f"destination resultstore {dest_url.display} already exists",
@@ -385,8 +419,8 @@ def merge(sources: Sequence[str | StoreURL], destination: str | StoreURL, *,
         dest = open_store(dest_url, create=True)
         report.created = dest.created
         try:
-            attach = _attachable(dest, opened, stack) if fast else {}
-            with dest.transaction(attach=attach) as dconn:
+            attach = _attachable(dest, opened) if fast else {}
+            with dest.transaction(attach=attach, check_references=False) as dconn:
                 before_r = _count(dconn, Result.__table__)
                 before_e = _count(dconn, Error.__table__)
                 writer = Writer(dconn)
@@ -394,7 +428,7 @@ def merge(sources: Sequence[str | StoreURL], destination: str | StoreURL, *,
                     alias = f"fp_src{i}" if f"fp_src{i}" in attach else None
                     with src_store.connect() as sconn:
                         nr, ne = copy_store(sconn, writer, sel, src_store.url.display,
-                                            _fail_after, alias)
+                                            _fail_after, alias, src_store.streamed_results)
                     report.results_read += nr
                     report.errors_read += ne
                 report.results_added = _count(dconn, Result.__table__) - before_r

@@ -19,6 +19,7 @@ from sqlalchemy.pool import StaticPool
 from fastpath.errors import UserError
 from fastpath.records import Batch
 from fastpath.resultstore import csvstore, schema, sqlstore
+from fastpath.resultstore.csvresults import ATTACHED
 from fastpath.resultstore.models import DATA_TABLES, SCHEMA_VERSION, TABLES, Base, Meta
 from fastpath.resultstore.url import StoreURL, parse_url
 
@@ -36,6 +37,9 @@ class Store:
         self.created = created  # this open created the store
         self.dir_existed = True  # CSV: the directory existed before this open
         self.made_database = False  # MySQL: this open created the database
+        # CSV opened with ``stream_results``: the directory whose result.csv was NOT loaded
+        # (its result table is empty; read it with csvstore.read_results)
+        self.streamed_results: Path | None = None
         self._closed = False
 
     # ------------------------------------------------------------ basics
@@ -64,18 +68,25 @@ class Store:
             yield conn
 
     @contextlib.contextmanager
-    def transaction(self, attach: dict[str, str] | None = None) -> Iterator[Connection]:
+    def transaction(self, attach: dict[str, str] | None = None,
+                    check_references: bool = True) -> Iterator[Connection]:
         """One write transaction: all or nothing.
 
         ``attach`` (SQLite-based stores only) maps schema names to SQLite files attached
         to the connection for the duration of the transaction (read by merge).
+        ``check_references=False`` turns SQLite's per-row foreign-key checks off for this
+        transaction: only for writers that map every reference to a row they just read or
+        wrote (merge), where the checks cost more than the insert itself.
         """
         if self.readonly:
             raise UserError(f"resultstore {self.url.display} is open read-only")
+        sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.connect() as conn:
-            raw = conn.connection.driver_connection if attach else None
+            raw = conn.connection.driver_connection
             for alias, path in (attach or {}).items():
                 raw.execute(f"ATTACH DATABASE ? AS {alias}", (path,))
+            if sqlite and not check_references:
+                raw.execute("PRAGMA foreign_keys = OFF")  # no effect inside a transaction
             trans = conn.begin()
             try:
                 before = self._counts(conn) if self.kind == "csv" else None
@@ -97,7 +108,10 @@ class Store:
                 trans.rollback()
                 raise
             finally:
-                for alias in attach or {}:
+                if sqlite and not check_references:
+                    raw.execute("PRAGMA foreign_keys = ON")
+                # what merge attached, and what a reader attached inside the transaction
+                for alias in [*(attach or {}), *conn.info.pop(ATTACHED, [])]:
                     raw.execute(f"DETACH DATABASE {alias}")
 
     def _driver_error(self, exc: BaseException) -> bool:
@@ -166,7 +180,8 @@ def _memory_engine() -> Engine:
     return engine
 
 
-def _open_csv(url: StoreURL, create: bool, readonly: bool) -> Store:
+def _open_csv(url: StoreURL, create: bool, readonly: bool, stream_results: bool = False
+              ) -> Store:
     directory = url.path
     assert directory is not None
     exists = directory.is_dir() and csvstore.looks_like_store(directory)
@@ -193,7 +208,10 @@ def _open_csv(url: StoreURL, create: bool, readonly: bool) -> Store:
                 version = schema.read_version(conn)
                 schema.check_version(version or 0, url.display)
                 for table in DATA_TABLES:
-                    csvstore.load_table(conn, directory, table)
+                    if stream_results and table.name == "result":
+                        csvstore.check_header(directory, table)
+                    else:
+                        csvstore.load_table(conn, directory, table)
             else:
                 conn.execute(insert(Meta.__table__).values(key="schema_version",
                                                            value=str(SCHEMA_VERSION)))
@@ -206,6 +224,8 @@ def _open_csv(url: StoreURL, create: bool, readonly: bool) -> Store:
         raise
     store = Store(url, engine, readonly, created=not exists)
     store.dir_existed = dir_existed
+    if exists and stream_results:
+        store.streamed_results = directory
     return store
 
 
@@ -317,15 +337,20 @@ def _open_mysql(url: StoreURL, create: bool, readonly: bool) -> Store:
     return store
 
 
-def open_store(url: str | StoreURL, *, create: bool = False, readonly: bool = False) -> Store:
+def open_store(url: str | StoreURL, *, create: bool = False, readonly: bool = False,
+               stream_results: bool = False) -> Store:
     """Open the resultstore at ``url`` (see :mod:`fastpath.resultstore.url`).
 
     ``create`` creates a missing store (directory, SQLite file, MySQL tables or even the
     database); ``readonly`` opens it for reading only (works with read-only files and
     read-only MySQL users).  Bad URLs and unusable stores raise :class:`UserError`.
+    ``stream_results`` (read-only CSV stores): leave result.csv unread and set
+    ``store.streamed_results``; the reader streams it (merge does, in bounded memory).
     """
     parsed = url if isinstance(url, StoreURL) else parse_url(url)
-    opener = {"csv": _open_csv, "sqlite": _open_sqlite, "mysql": _open_mysql}[parsed.kind]
+    if parsed.kind == "csv":
+        return _open_csv(parsed, create, readonly, stream_results and readonly)
+    opener = {"sqlite": _open_sqlite, "mysql": _open_mysql}[parsed.kind]
     return opener(parsed, create, readonly)
 
 
