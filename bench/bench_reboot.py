@@ -3,7 +3,8 @@
     python bench/bench_reboot.py [--reboots 3] [--dir VM_STATE_DIR]
 
 For each reboot (``fastpath.kernel.reboot``: boot_id, async reboot, SSH-banner polling,
-one login) it compares the moment fastpath reports the SUT ready with the moment the
+one login over the connection that got the banner) it compares the moment fastpath
+reports the SUT ready with the moment the
 guest's sshd actually came up, read from the guest's own journal ("Server listening").
 The guest clock is mapped onto the controller's by measuring its offset over a warm SSH
 connection after each boot.  overhead = ready - sshd_up (goal <= 2 s); the floor of the

@@ -48,7 +48,6 @@ import json
 import lzma
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -60,14 +59,13 @@ from typing import Any
 
 from fastpath import paths
 from fastpath.errors import InfraError, UserError
-from fastpath.execute import PlaybookOutcome, run_playbook
+from fastpath.execute import PlaybookOutcome, run_playbook, sshready
 from fastpath.execute import ssh as fssh
 from fastpath.records import ErrorCode
 from fastpath.render import render_inventory
 
 BOOT_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 RELEASE_RE = re.compile(r"^[A-Za-z0-9._+~-]+$")
-BANNER_POLL_S = 1.0  # a fresh banner probe connection this often (see wait_ssh_banner)
 POWERCYCLE_CMD_TIMEOUT_S = 300
 RECOVERY_TIMEOUT_S = 900  # wait for the default kernel after a power-cycle
 
@@ -393,123 +391,13 @@ def _ssh(target: fssh.SshTarget, command: str, timeout: float = 60
         return subprocess.CompletedProcess([], 255, "", f"ssh timed out after {timeout}s")
 
 
-def _address(target: fssh.SshTarget) -> tuple[str, int]:
-    """Host and port ssh really connects to (resolves ~/.ssh/config aliases)."""
-    args = ["ssh", "-G", *target.extra_args]
-    if target.port:
-        args += ["-p", str(target.port)]
-    if target.user:
-        args += ["-l", target.user]
-    try:
-        out = subprocess.run([*args, target.host], capture_output=True, text=True,
-                             timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        out = ""
-    host, port = target.host, target.port or 22
-    for line in out.splitlines():
-        k, _, v = line.partition(" ")
-        if k == "hostname" and v:
-            host = v.strip()
-        elif k == "port" and v.strip().isdigit():
-            port = int(v)
-    return host, port
+# Shell builtins only: every process started on a guest that is still booting costs
+# (three external commands took 2-3 s of the first login under TCG).
+_PROBE = ("read -r b </proc/sys/kernel/random/boot_id; read -r r </proc/sys/kernel/osrelease;"
+          " read -r c </proc/cmdline; printf '%s\\n' \"$b\" \"$r\" \"$c\"")
 
 
-def ssh_banner(host: str, port: int, timeout: float = 3.0, read_timeout: float = 30.0) -> bool:
-    """True when host:port sends an SSH identification string (no login attempted).
-
-    The read timeout is long on purpose: a busy guest's sshd may need seconds to send its
-    banner, and closing early only makes it fork again for the next poll (a closed port
-    answers at once, so waiting costs nothing there).
-    """
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.settimeout(read_timeout)
-            data = b""
-            while b"\n" not in data and len(data) < 512:
-                chunk = s.recv(512)
-                if not chunk:
-                    break
-                data += chunk
-            return data.startswith(b"SSH-")
-    except OSError:
-        return False
-
-
-BANNER_PROBE_MAX_AGE_S = 6.0
-BANNER_PROBES_MAX = 3
-
-
-def wait_ssh_banner(host: str, port: int, deadline: float,
-                    interval: float = BANNER_POLL_S) -> bool:
-    """Wait (until the monotonic ``deadline``) for host:port to send an SSH banner.
-
-    A new connection is opened every ``interval`` seconds while older ones stay open (up
-    to ``BANNER_PROBES_MAX``, each for ``BANNER_PROBE_MAX_AGE_S``): behind a NAT such as
-    QEMU's user-mode network a connection made while the guest's network is still down
-    sits in the NAT's SYN back-off for seconds after sshd starts listening, so only a
-    fresh one notices sshd at once; an old one is kept because a busy sshd may need
-    seconds to send the banner of a connection it already accepted.
-    """
-    import selectors
-
-    sel = selectors.DefaultSelector()
-    opened: dict[socket.socket, tuple[float, bytes]] = {}
-
-    def drop(sock: socket.socket) -> None:
-        sel.unregister(sock)
-        opened.pop(sock, None)
-        sock.close()
-
-    next_open = 0.0
-    try:
-        while (now := time.monotonic()) < deadline:
-            if now >= next_open and len(opened) < BANNER_PROBES_MAX:
-                next_open = now + interval
-                try:
-                    family, kind, proto, _, addr = socket.getaddrinfo(
-                        host, port, type=socket.SOCK_STREAM)[0]
-                    sock = socket.socket(family, kind, proto)
-                except OSError:  # e.g. a host name that does not resolve right now
-                    continue
-                sock.setblocking(False)
-                sock.connect_ex(addr)
-                sel.register(sock, selectors.EVENT_READ)
-                opened[sock] = (now, b"")
-            for sock, (born, _) in list(opened.items()):
-                if now - born > BANNER_PROBE_MAX_AGE_S:
-                    drop(sock)
-            wait = max(0.0, min(next_open, deadline) - time.monotonic())
-            for key, _ in sel.select(timeout=wait):
-                sock = key.fileobj  # type: ignore[assignment]
-                try:
-                    chunk = sock.recv(512)
-                except OSError:  # refused or reset: nothing listens (yet)
-                    drop(sock)
-                    continue
-                if not chunk:
-                    drop(sock)
-                    continue
-                born, data = opened[sock]
-                data += chunk
-                if data.startswith(b"SSH-") and b"\n" in data:
-                    return True
-                if len(data) >= 512 or not b"SSH-".startswith(data[:4]):
-                    drop(sock)
-                else:
-                    opened[sock] = (born, data)
-        return False
-    finally:
-        for sock in list(opened):
-            drop(sock)
-        sel.close()
-
-
-_PROBE = "cat /proc/sys/kernel/random/boot_id; uname -r; cat /proc/cmdline"
-
-
-def _probe(target: fssh.SshTarget, timeout: float = 60) -> tuple[str, str, str] | None:
-    r = _ssh(target, _PROBE, timeout=timeout)
+def _parse_probe(r: subprocess.CompletedProcess[str]) -> tuple[str, str, str] | None:
     if r.returncode != 0:
         return None
     lines = [ln.strip() for ln in r.stdout.splitlines()]
@@ -518,18 +406,30 @@ def _probe(target: fssh.SshTarget, timeout: float = 60) -> tuple[str, str, str] 
     return lines[0], lines[1], lines[2]
 
 
+def _probe(target: fssh.SshTarget, timeout: float = 60) -> tuple[str, str, str] | None:
+    return _parse_probe(_ssh(target, _PROBE, timeout=timeout))
+
+
 def _wait_new_boot(target: fssh.SshTarget, old_boot_id: str, timeout_s: float
                    ) -> tuple[tuple[str, str, str], float, float] | None:
-    """Poll the SSH banner, then log in once.
+    """Poll the SSH banner, then log in once (over the connection that got the banner).
 
     Returns the new boot's probe, the time the login worked and the time of the banner.
     """
-    host, port = _address(target)
+    host, port, direct = sshready.address(target)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if wait_ssh_banner(host, port, deadline):
+        sock = sshready.wait_banner(host, port, deadline)
+        if sock is not None:
             banner_at = time.time()
-            got = _probe(target, timeout=min(120.0, max(10.0, deadline - time.monotonic())))
+            timeout = min(120.0, max(10.0, deadline - time.monotonic()))
+            got = None
+            if direct:
+                got = _parse_probe(sshready.run_over(sock, target, _PROBE, timeout=timeout))
+            sshready.close_quietly(sock)
+            if got is None:  # not over that connection: a new one
+                fssh.close_master(target)
+                got = _probe(target, timeout=timeout)
             if got is not None and got[0] != old_boot_id:
                 return got, time.time(), banner_at
             # the old boot's sshd, or sshd not quite ready: drop the master, look again

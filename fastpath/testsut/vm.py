@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastpath.errors import InfraError
-from fastpath.kernel import ssh_banner
+from fastpath.execute.sshready import ssh_banner
 from fastpath.testsut import vm_image
 
 DEFAULT_MEMORY_MB = 2048

@@ -14,6 +14,7 @@ import pytest
 
 from fastpath import kernel, paths
 from fastpath.errors import InfraError
+from fastpath.execute import sshready
 from fastpath.records import ErrorCode
 
 
@@ -146,10 +147,10 @@ def test_ssh_banner_detection(tmp_path):
 
     t = threading.Thread(target=serve)
     t.start()
-    assert kernel.ssh_banner("127.0.0.1", port)
+    assert sshready.ssh_banner("127.0.0.1", port)
     t.join()
     srv.close()
-    assert not kernel.ssh_banner("127.0.0.1", port, timeout=0.5)
+    assert not sshready.ssh_banner("127.0.0.1", port, timeout=0.5)
 
 
 def test_wait_ssh_banner_opens_fresh_connections_while_old_ones_hang():
@@ -175,7 +176,7 @@ def test_wait_ssh_banner_opens_fresh_connections_while_old_ones_hang():
     t = threading.Thread(target=serve)
     t.start()
     start = time.monotonic()
-    assert kernel.wait_ssh_banner("127.0.0.1", port, start + 30, interval=0.2)
+    assert sshready.wait_ssh_banner("127.0.0.1", port, start + 30, interval=0.2)
     t.join()
     assert len(accepted) == 2
     for c in accepted:
@@ -183,10 +184,10 @@ def test_wait_ssh_banner_opens_fresh_connections_while_old_ones_hang():
     srv.close()
     # nothing listens: False at the deadline, not before, and no exception
     start = time.monotonic()
-    assert not kernel.wait_ssh_banner("127.0.0.1", port, start + 0.6, interval=0.2)
+    assert not sshready.wait_ssh_banner("127.0.0.1", port, start + 0.6, interval=0.2)
     assert time.monotonic() - start >= 0.6
     # a name that does not resolve is "not there yet", not an error
-    assert not kernel.wait_ssh_banner("no-such-host.invalid", 22, time.monotonic() + 0.3)
+    assert not sshready.wait_ssh_banner("no-such-host.invalid", 22, time.monotonic() + 0.3)
 
 
 # -- SUT-side helpers -------------------------------------------------------------------
