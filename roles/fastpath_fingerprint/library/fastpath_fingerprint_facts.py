@@ -18,6 +18,14 @@ options:
         passwordless sudo works (a fastpath SUT requirement).  Fails when it does not.
     type: bool
     default: true
+  docker_images:
+    description:
+      - When given (a list, possibly empty), also check that the user can use Docker
+        (C(docker version)) and which of these images the node lacks, in the same call
+        (the fastpath_docker role then needs no round trip of its own).  Docker problems
+        do not fail the module; they are reported in C(fastpath_fingerprint_docker).
+    type: list
+    elements: str
 author: fastpath developers
 """
 
@@ -26,6 +34,13 @@ ansible_facts:
   description: "fastpath_fingerprint: {node: {...}, swprofile: {...}, boot_id: str}"
   returned: always
   type: dict
+  contains:
+    fastpath_fingerprint_docker:
+      description: >-
+        With docker_images: {usable, message, version, images, missing} -- message is why
+        Docker is unusable ("" when usable), missing the images the node lacks.
+      returned: when docker_images is given
+      type: dict
 """
 
 import glob
@@ -36,10 +51,17 @@ import os
 import re
 import shutil
 import subprocess
-
-from ansible.module_utils.basic import AnsibleModule
+import sys
 
 FORMAT_VERSION = 1
+# Validated on the controller by the role's action plugin, which pipes this file to the
+# SUT's python3 (see main()); AnsibleModule uses the same spec when run as a plain module.
+ARGUMENT_SPEC = {
+    "use_sudo": {"type": "bool", "default": True},
+    "docker_images": {"type": "list", "elements": "str"},
+}
+SUPPORTS_CHECK_MODE = True
+DIRECT = "--fastpath-direct"
 
 
 def _read(path, default=None):
@@ -50,14 +72,35 @@ def _read(path, default=None):
         return default
 
 
-def _run(cmd):
+def _spawn(cmd, merge=False):
+    """Start a command (None when it is not installed); read it with _output()."""
     if not shutil.which(cmd[0]):
         return None
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT if merge else subprocess.PIPE,
+                                text=True)
+    except OSError:
         return None
-    return out.stdout if out.returncode == 0 else None
+
+
+def _finish(proc, timeout=20):
+    """(returncode, stdout) of a started command; (None, "") when missing or hung."""
+    if proc is None:
+        return None, ""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None, ""
+    return proc.returncode, out or ""
+
+
+def _output(proc, timeout=20):
+    """stdout of a started command when it succeeded, else None."""
+    rc, out = _finish(proc, timeout)
+    return out if rc == 0 else None
 
 
 def _sha256(data):
@@ -163,8 +206,8 @@ def ram_bytes():
     return int(m.group(1)) * 1024 if m else 0
 
 
-def hypervisor():
-    out = _run(["systemd-detect-virt", "--vm"])
+def hypervisor(proc):
+    out = _output(proc)
     if out is not None and out.strip() and out.strip() != "none":
         return out.strip()
     typ = (_read("/sys/hypervisor/type", "") or "").strip()
@@ -177,10 +220,10 @@ def hypervisor():
     return ""
 
 
-def mac_addresses():
+def mac_addresses(proc):
     """Permanent MACs of physical NICs (those with a backing device)."""
     perm = {}
-    out = _run(["ip", "-j", "link", "show"])
+    out = _output(proc)
     if out:
         try:
             for link in json.loads(out):
@@ -213,39 +256,79 @@ def kconfig_hash(release):
     return _sha256(data) if data is not None else None
 
 
-def userspace_name():
-    out = _run(["lsb_release", "-d"])
+def userspace_name(proc):
+    out = _output(proc)
     if out and ":" in out:
         return out.split(":", 1)[1].strip()
     m = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', _read("/etc/os-release", ""), re.M)
     return m.group(1) if m else ""
 
 
-def _root_read(path, use_sudo):
+def _root_read_start(path, use_sudo):
+    """(text, None) when readable, else (None, a started ``sudo -n cat``) or ("", None)."""
     text = _read(path)
     if text is not None or not use_sudo or not os.path.exists(path):
-        return text or ""
-    out = subprocess.run(["sudo", "-n", "cat", path], capture_output=True, text=True)
-    return out.stdout if out.returncode == 0 else ""
+        return text or "", None
+    proc = _spawn(["sudo", "-n", "cat", path])
+    return ("", None) if proc is None else (None, proc)
 
 
-def sudo_problem():
+def _sudo_start():
+    """None (root, or sudo not installed) or the started ``sudo -n true``."""
+    if os.geteuid() == 0 or not shutil.which("sudo"):
+        return None
+    return subprocess.Popen(["sudo", "-n", "true"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+
+
+def _sudo_verdict(proc):
     """None when passwordless sudo works, else the reason."""
     if os.geteuid() == 0:
         return None
-    if not shutil.which("sudo"):
+    if proc is None:
         return "sudo is not installed"
     try:
-        out = subprocess.run(["sudo", "-n", "true"], capture_output=True, text=True, timeout=30)
+        _, err = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return "sudo -n true hung"
-    return None if out.returncode == 0 else (out.stderr.strip() or "sudo -n true failed")
+    return None if proc.returncode == 0 else ((err or "").strip() or "sudo -n true failed")
 
 
-def fingerprint(use_sudo=False):
+def docker_start(images):
+    """Start the Docker check: ``docker version`` and one ``docker image inspect`` per
+    image, all at once (None when docker is not installed)."""
+    if not shutil.which("docker"):
+        return None
+    version = _spawn(["docker", "version", "--format", "{{.Server.Version}}"], merge=True)
+    inspects = [(image, _spawn(["docker", "image", "inspect", image])) for image in images]
+    return version, inspects
+
+
+def docker_verdict(started, images):
+    """{usable, message, version, images, missing} of a started Docker check."""
+    out = {"usable": False, "message": "", "version": "", "images": list(images),
+           "missing": []}
+    if started is None:
+        out["message"] = "docker is not installed"
+        return out
+    version, inspects = started
+    rc, text = _finish(version, timeout=60)
+    checks = [(image, _finish(proc, timeout=60)[0]) for image, proc in inspects]
+    if rc != 0:
+        out["message"] = text.strip() or "docker version failed"
+        return out
+    out.update(usable=True, version=text.strip(),
+               missing=[image for image, code in checks if code != 0])
+    return out
+
+
+def fingerprint(started):
+    """The fingerprint dict; ``started``: the commands start() started."""
     un = os.uname()
     cpus = cpu_descs(un.machine)
-    macs = mac_addresses()
+    macs = mac_addresses(started["ip"])
     cmdline = (_read("/proc/cmdline", "") or "").rstrip("\n")
     numa = len(glob.glob("/sys/devices/system/node/node[0-9]*")) or 1
     node = {
@@ -255,9 +338,10 @@ def fingerprint(use_sudo=False):
         "cpu_info_hash": _sha256("\n".join(c["desc"] for c in cpus)),
         "numa_count": numa,
         "ram_sz": ram_bytes(),
-        "hypervisor": hypervisor(),
+        "hypervisor": hypervisor(started["virt"]),
         "product_name": (_read("/sys/class/dmi/id/product_name", "") or "").strip(),
-        "product_serial": _root_read("/sys/class/dmi/id/product_serial", use_sudo).strip(),
+        "product_serial": (started["serial"][0] if started["serial"][1] is None
+                           else _output(started["serial"][1], timeout=None) or "").strip(),
         "mac_addrs_hash": _sha256("\n".join(macs)),
         "mac_addrs_count": len(macs),
         "cpus": cpus,
@@ -268,26 +352,71 @@ def fingerprint(use_sudo=False):
         "kernel_kconfig_full_hash": kconfig_hash(un.release),
         "kernel_cmdline_full_hash": _sha256(cmdline),
         "cmdline": cmdline,
-        "userspace_name": userspace_name(),
+        "userspace_name": userspace_name(started["lsb"]),
     }
     boot_id = (_read("/proc/sys/kernel/random/boot_id", "") or "").strip()
     return {"format": FORMAT_VERSION, "node": node, "swprofile": sw, "boot_id": boot_id}
 
 
-def main():
-    module = AnsibleModule(argument_spec=dict(use_sudo=dict(type="bool", default=True)),
-                           supports_check_mode=True)
-    use_sudo = module.params["use_sudo"]
+def start(use_sudo):
+    """Start every external command at once (they take tens of ms each)."""
+    return {
+        "ip": _spawn(["ip", "-j", "link", "show"]),
+        "virt": _spawn(["systemd-detect-virt", "--vm"]),
+        "lsb": _spawn(["lsb_release", "-d"]),
+        "serial": _root_read_start("/sys/class/dmi/id/product_serial", use_sudo),
+    }
+
+
+def _reap(started):
+    for proc in (started["ip"], started["virt"], started["lsb"], started["serial"][1]):
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def run(params):
+    """The module result for validated ``params``."""
+    use_sudo = params["use_sudo"]
+    images = params.get("docker_images")
+    # every external command runs at once, while Python reads /proc and /sys
+    sudo = _sudo_start() if use_sudo else None
+    docker = docker_start(images) if images is not None else None
+    started = start(use_sudo)
     if use_sudo:
-        problem = sudo_problem()
+        problem = _sudo_verdict(sudo)
         if problem:
-            module.fail_json(msg=f"passwordless sudo does not work for this user ({problem}); "
-                                 "a fastpath SUT needs '<user> ALL=(ALL) NOPASSWD: ALL'",
-                             fastpath_requirement="sudo")
-    fp = fingerprint(use_sudo)
+            _reap(started)
+            if docker is not None:
+                for proc in [docker[0]] + [p for _, p in docker[1]]:
+                    _finish(proc)
+            return {"failed": True, "fastpath_requirement": "sudo",
+                    "msg": f"passwordless sudo does not work for this user ({problem}); "
+                           "a fastpath SUT needs '<user> ALL=(ALL) NOPASSWD: ALL'"}
+    try:
+        fp = fingerprint(started)
+    finally:
+        _reap(started)
     if not fp["boot_id"]:
-        module.fail_json(msg="cannot read /proc/sys/kernel/random/boot_id")
-    module.exit_json(changed=False, ansible_facts={"fastpath_fingerprint": fp})
+        return {"failed": True, "msg": "cannot read /proc/sys/kernel/random/boot_id"}
+    facts = {"fastpath_fingerprint": fp}
+    if images is not None:
+        facts["fastpath_fingerprint_docker"] = docker_verdict(docker, images)
+    return {"changed": False, "ansible_facts": facts}
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == DIRECT:
+        # piped to `python3 - --fastpath-direct ARGS` by the action plugin (no Ansible here)
+        print(json.dumps(run(json.loads(sys.argv[2]))))
+        return
+    from ansible.module_utils.basic import AnsibleModule
+
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=SUPPORTS_CHECK_MODE)
+    result = run(module.params)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
