@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,14 +24,14 @@ def test_login_runs_over_the_banner_connection(loopback_sut, tmp_path):
     sock = sshready.wait_banner(host, port, time.monotonic() + 30)
     assert sock is not None
     local_port = sock.getsockname()[1]
-    assert sock.recv(4, __import__("socket").MSG_PEEK) == b"SSH-"  # banner left unread
+    assert sock.recv(4, socket.MSG_PEEK) == b"SSH-"  # banner left unread
     r = sshready.run_over(sock, target, 'echo "$SSH_CLIENT"; ' + kernel._PROBE, timeout=60)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split()[:2] == ["127.0.0.1", str(local_port)]  # that very connection
-    boot_id = open("/proc/sys/kernel/random/boot_id").read().strip()
-    assert lines[1:3] == [boot_id, open("/proc/sys/kernel/osrelease").read().strip()]
-    assert lines[3] == " ".join(open("/proc/cmdline").read().split())
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert lines[1:3] == [boot_id, Path("/proc/sys/kernel/osrelease").read_text().strip()]
+    assert lines[3] == " ".join(Path("/proc/cmdline").read_text().split())
     # it became the ControlMaster: the next command reuses it (same client port)
     again = fssh.run(target, 'echo "$SSH_CLIENT"')
     assert again.returncode == 0 and again.stdout.split()[1] == str(local_port)
