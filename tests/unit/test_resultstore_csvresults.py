@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from fastpath import resultcsv
 from fastpath.cli.main import main
 from fastpath.resultstore import csvresults, ingest, open_store
 from fastpath.resultstore.dump import canonical_text
@@ -23,7 +24,7 @@ def dump(url):
 @pytest.fixture(params=["sequential", "parallel"])
 def path_kind(request, monkeypatch):
     """Both copy paths, with blocks and byte ranges small enough to cut this store."""
-    monkeypatch.setattr(csvresults, "_CHUNK_BYTES", 700)
+    monkeypatch.setattr(resultcsv, "_CHUNK_BYTES", 700)
     if request.param == "parallel":
         monkeypatch.setattr(csvresults, "_PARALLEL_MIN_BYTES", 0)
         monkeypatch.setattr(csvresults, "_workers", lambda: 2)
