@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -131,15 +132,66 @@ def _merge(src: str, dest: str) -> dict:
     from fastpath.resultstore.merge import merge
 
     base = rss_mib()
+    watcher = _DescendantPeak()
+    watcher.start()
     start = time.perf_counter()
     report = merge([src], dest)
     elapsed = time.perf_counter() - start
+    watcher.stop()
     with open_store(dest, readonly=True):
         pass
-    # merge from a big CSV store parses in worker processes: their peak (absolute) RSS
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    # merge from a big CSV store parses in worker processes (children of a forkserver, so
+    # not in RUSAGE_CHILDREN): their peak (absolute) RSS, sampled from /proc
     return {"seconds": elapsed, "results": report.results_added,
-            "rss_delta_mib": rss_mib() - base, "workers_rss_mib": workers}
+            "rss_delta_mib": rss_mib() - base, "workers_rss_mib": watcher.peak_mib}
+
+
+class _DescendantPeak:
+    """Largest VmHWM (peak RSS) of any descendant process, sampled every 20 ms."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_mib = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while True:
+            self._sample(me)
+            if self._done.wait(0.02):
+                return
+
+    def _sample(self, me: int) -> None:
+        parents: dict[int, int] = {}
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                except OSError:
+                    continue
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        for pid in parents:
+            up, hops = parents.get(pid), 0
+            while up not in (None, 0, 1, me) and hops < 8:
+                up, hops = parents.get(up), hops + 1
+            if up != me:
+                continue
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_mib = max(self.peak_mib, int(line.split()[1]) / 1024.0)
 
 
 def _merge_floor(src_db: str, dest_db: str) -> dict:
