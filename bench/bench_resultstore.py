@@ -24,6 +24,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,8 +151,6 @@ class _DescendantPeak:
     """Largest VmHWM (peak RSS) of any descendant process, sampled every 20 ms."""
 
     def __init__(self) -> None:
-        import threading
-
         self.peak_mib = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
